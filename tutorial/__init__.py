@@ -1,0 +1,1 @@
+"""Helpers shared by the numbered tutorial scripts (settings, small utilities)."""

@@ -1,0 +1,231 @@
+"""The gRPC front end: ``PredictionService`` and ``ModelService``.
+
+Handlers are registered with grpcio's generic handlers so that Predict can return
+pre-serialized bytes (see ``tensor_proto.encode_predict_response``); every other
+method returns ordinary protobuf messages. Status codes pass through unchanged and
+messages are cut at 1024 characters, as ``grpc_status_util.cc`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    predict_pb2,
+    regression_pb2,
+)
+
+from . import inference, log
+from .core import ServerCore
+from .errors import ServingError, invalid_argument
+from .metrics import Metrics
+from .saved_model import LoadedModel
+from .tensor_proto import encode_model_spec, encode_predict_response, to_ndarray
+
+INT32_MAX = 2**31 - 1
+
+
+def servable_for_spec(core: ServerCore, spec) -> LoadedModel:
+    """``ServerCore::ServableRequestFromModelSpec`` followed by the manager lookup."""
+    if not spec.name:
+        raise invalid_argument("ModelSpec has no name specified.")
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return core.get_servable(spec.name, version=spec.version.value)
+    if choice == "version_label":
+        return core.get_servable(spec.name, label=spec.version_label)
+    return core.get_servable(spec.name)
+
+
+def _require_model_spec(request) -> None:
+    if not request.HasField("model_spec"):
+        raise invalid_argument("Missing ModelSpec")
+
+
+def _deadline_check(context: grpc.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")
+
+
+def _set_model_spec(target, name: str, version: int, signature_name: str | None) -> None:
+    target.name = name
+    target.version.value = version
+    if signature_name:
+        target.signature_name = signature_name
+
+
+class Services:
+    def __init__(self, core: ServerCore, metrics: Metrics):
+        self.core = core
+        self.metrics = metrics
+
+    # Each handler runs its body through _call, which turns ServingError into a gRPC status.
+    def _call(self, api: str, request, context, body: Callable):
+        start = time.perf_counter()
+        model_name = getattr(getattr(request, "model_spec", None), "name", "")
+        status = "UNKNOWN"
+        try:
+            response = body(request, context)
+            status = "OK"
+            return response
+        except ServingError as error:
+            status = error.code
+            context.abort(error.grpc_code, error.grpc_message)
+        except Exception as error:  # a bug here must still answer, not hang the client
+            status = "INTERNAL"
+            log.error("tfserving_emulator/grpc_server.py", f"{api} failed: {error!r}")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+        finally:
+            self.metrics.record_request(model_name, api, "GRPC", status, (time.perf_counter() - start) * 1e6)
+
+    # -- PredictionService -------------------------------------------------------------------
+
+    def predict(self, request: predict_pb2.PredictRequest, context) -> bytes:
+        _require_model_spec(request)
+        spec = request.model_spec
+        with servable_for_spec(self.core, spec) as model:
+            _deadline_check(context)
+            start = time.perf_counter()
+            signature, outputs = inference.predict(
+                model, spec.signature_name, request.inputs, request.output_filter, to_array=to_ndarray
+            )
+            self.metrics.record_runtime(spec.name, "Predict", (time.perf_counter() - start) * 1e6)
+            return encode_predict_response(outputs, encode_model_spec(spec.name, model.version, signature))
+
+    def classify(self, request: classification_pb2.ClassificationRequest, context):
+        _require_model_spec(request)
+        spec = request.model_spec
+        with servable_for_spec(self.core, spec) as model:
+            _deadline_check(context)
+            signature, result = inference.classify(model, spec.signature_name, request.input)
+            response = classification_pb2.ClassificationResponse(result=result)
+            _set_model_spec(response.model_spec, spec.name, model.version, signature)
+            return response
+
+    def regress(self, request: regression_pb2.RegressionRequest, context):
+        _require_model_spec(request)
+        spec = request.model_spec
+        with servable_for_spec(self.core, spec) as model:
+            _deadline_check(context)
+            signature, result = inference.regress(model, spec.signature_name, request.input)
+            response = regression_pb2.RegressionResponse(result=result)
+            _set_model_spec(response.model_spec, spec.name, model.version, signature)
+            return response
+
+    def multi_inference(self, request: inference_pb2.MultiInferenceRequest, context):
+        if not request.tasks:
+            raise invalid_argument("Found ModelSpec with an empty model name.")
+        spec = request.tasks[0].model_spec
+        with servable_for_spec(self.core, spec) as model:
+            _deadline_check(context)
+            response = inference_pb2.MultiInferenceResponse()
+            for signature, method, result in inference.multi_inference(model, request):
+                entry = response.results.add()
+                _set_model_spec(entry.model_spec, spec.name, model.version, signature)
+                if method == inference.CLASSIFY_METHOD:
+                    entry.classification_result.CopyFrom(result)
+                else:
+                    entry.regression_result.CopyFrom(result)
+            return response
+
+    def get_model_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
+        _require_model_spec(request)
+        inference.check_metadata_fields(request.metadata_field)
+        with servable_for_spec(self.core, request.model_spec) as model:
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = model.name
+            response.model_spec.version.value = model.version
+            response.metadata[inference.SIGNATURE_DEF_FIELD].Pack(inference.signature_def_map(model))
+            return response
+
+    # -- ModelService ----------------------------------------------------------------------------
+
+    def get_model_status(self, request: get_model_status_pb2.GetModelStatusRequest, context):
+        _require_model_spec(request)
+        spec = request.model_spec
+        version = spec.version.value if spec.HasField("version") else None
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for record in self.core.version_status(spec.name, version):
+            fill_version_status(response.model_version_status.add(), record)
+        return response
+
+    def handle_reload_config_request(self, request: model_management_pb2.ReloadConfigRequest, context):
+        self.core.reload_config(request.config)
+        return model_management_pb2.ReloadConfigResponse()
+
+
+def fill_version_status(target: get_model_status_pb2.ModelVersionStatus, record) -> None:
+    target.version = record.version
+    target.state = get_model_status_pb2.ModelVersionStatus.State.Value(record.state)
+    target.status.SetInParent()  # present even when OK, as the server sends it
+    if record.error is not None:
+        target.status.error_code = error_codes_pb2.Code.Value(record.error.code)
+        target.status.error_message = record.error.message
+
+
+def _serialize(message) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+def build_server(services: Services, address: str, max_workers: int = 32) -> tuple[grpc.Server, int]:
+    """Create (not start) the gRPC server; returns it and the bound port."""
+
+    def unary(api: str, method: Callable, request_type):
+        def handler(request, context):
+            return services._call(api, request, context, method)
+
+        return grpc.unary_unary_rpc_method_handler(
+            handler, request_deserializer=request_type.FromString, response_serializer=_serialize
+        )
+
+    prediction = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {
+            "Predict": unary("Predict", services.predict, predict_pb2.PredictRequest),
+            "Classify": unary("Classify", services.classify, classification_pb2.ClassificationRequest),
+            "Regress": unary("Regress", services.regress, regression_pb2.RegressionRequest),
+            "MultiInference": unary(
+                "MultiInference", services.multi_inference, inference_pb2.MultiInferenceRequest
+            ),
+            "GetModelMetadata": unary(
+                "GetModelMetadata",
+                services.get_model_metadata,
+                get_model_metadata_pb2.GetModelMetadataRequest,
+            ),
+        },
+    )
+    model_service = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.ModelService",
+        {
+            "GetModelStatus": unary(
+                "GetModelStatus", services.get_model_status, get_model_status_pb2.GetModelStatusRequest
+            ),
+            "HandleReloadConfigRequest": unary(
+                "HandleReloadConfigRequest",
+                services.handle_reload_config_request,
+                model_management_pb2.ReloadConfigRequest,
+            ),
+        },
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        handlers=[prediction, model_service],
+        options=[
+            ("grpc.max_send_message_length", INT32_MAX),
+            ("grpc.max_receive_message_length", INT32_MAX),
+            # Without this, a second server could silently share the port (SO_REUSEPORT).
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    port = server.add_insecure_port(address)
+    return server, port

@@ -1,0 +1,147 @@
+"""Load one SavedModel version the way the C++ model server does, and run it.
+
+TF Serving calls ``LoadSavedModel`` (``tensorflow/cc/saved_model/loader.cc``): it imports
+the MetaGraph tagged ``serve`` into a fresh graph, restores the variables into a
+session and runs the init op. We use the Python binding of the same loader,
+``tf.compat.v1.saved_model.loader.load``, and not eager ``tf.saved_model.load``:
+the eager loader rebuilds Python objects and can succeed where the session loader
+fails (for example a Keras 3 layer kept inside a ``tf.Module`` exports variables the
+session loader cannot find), and the emulator must refuse exactly what TF Serving
+refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+
+from .errors import ServingError
+
+# tensorflow.errors.OpError.error_code -> absl code name.
+_TF_CODE_NAMES = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
+}
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def from_tf_error(error: tf.errors.OpError) -> ServingError:
+    return ServingError(_TF_CODE_NAMES.get(error.error_code, "UNKNOWN"), error.message)
+
+
+class LoadedModel:
+    """One loaded version: its signatures and a session to run them."""
+
+    def __init__(self, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)):
+        self.name = name
+        self.version = version
+        self.path = path
+        if not any(os.path.exists(os.path.join(path, f)) for f in SAVED_MODEL_FILES):
+            # The C++ loader's own words for a version directory with no SavedModel in it.
+            raise ServingError(
+                "NOT_FOUND",
+                f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}. "
+                "Check that the directory exists and that you have the right permissions for "
+                "accessing it.",
+            )
+        self._graph = tf.Graph()
+        config = config_pb2.ConfigProto(allow_soft_placement=True)
+        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
+        try:
+            with self._graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(self._session, list(tags), path)
+        except tf.errors.OpError as error:
+            self._session.close()
+            raise from_tf_error(error) from None
+        except (OSError, ValueError, RuntimeError) as error:
+            # Parse failures and missing tags surface from the Python wrapper as these.
+            self._session.close()
+            raise ServingError("INVALID_ARGUMENT", str(error)) from None
+        self.meta_graph: meta_graph_pb2.MetaGraphDef = meta_graph
+        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
+        self._callables: dict[tuple, object] = {}
+        self._callables_lock = threading.Lock()
+        # In-flight requests; unloading waits for them (TF Serving's servable handles do the same).
+        self._users = 0
+        self._users_cond = threading.Condition()
+        self._closed = False
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...], timeout_ms: int | None):
+        key = (feeds, fetches, timeout_ms)
+        fn = self._callables.get(key)
+        if fn is None:
+            with self._callables_lock:
+                fn = self._callables.get(key)
+                if fn is None:
+                    options = config_pb2.CallableOptions(feed=list(feeds), fetch=list(fetches))
+                    # Run the graph in the calling (request) thread: for a model this small
+                    # the hand-off to TF's inter-op pool costs more than the model itself.
+                    options.run_options.inter_op_thread_pool = -1
+                    if timeout_ms:
+                        options.run_options.timeout_in_ms = timeout_ms
+                    fn = self._session._make_callable_from_options(options)
+                    self._callables[key] = fn
+        return fn
+
+    def run(
+        self, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int | None = None
+    ) -> list[np.ndarray]:
+        """Run the graph: ``feeds`` maps tensor names to arrays; returns ``fetches`` in order."""
+        feed_names = tuple(feeds)
+        try:
+            fn = self._callable(feed_names, tuple(fetches), timeout_ms)
+            return fn(*(feeds[name] for name in feed_names))
+        except tf.errors.OpError as error:
+            raise from_tf_error(error) from None
+        except (ValueError, TypeError) as error:
+            raise ServingError("INVALID_ARGUMENT", str(error)) from None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def acquire(self) -> LoadedModel:
+        with self._users_cond:
+            self._users += 1
+        return self
+
+    def release(self) -> None:
+        with self._users_cond:
+            self._users -= 1
+            self._users_cond.notify_all()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Wait for in-flight requests, then free the session."""
+        with self._users_cond:
+            self._users_cond.wait_for(lambda: self._users == 0)
+            if self._closed:
+                return
+            self._closed = True
+        self._callables.clear()
+        self._session.close()

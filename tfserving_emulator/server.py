@@ -1,0 +1,182 @@
+"""Start-up and shut-down, in the order ``tensorflow_model_server`` follows.
+
+1. parse the flags; 2. build the model config (``--model_config_file``, or
+``--model_name``/``--model_base_path``); 3. load every model and wait until each has
+an AVAILABLE version -- only then 4. open the gRPC port and 5. the REST port. A model
+that cannot be loaded stops the server with ``Failed to start server. Error: ...``.
+SIGINT and SIGTERM stop it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from . import TF_SERVING_VERSION, log
+from .core import CoreOptions, ServerCore
+from .errors import ServingError
+from .flags import IGNORED_FLAGS, FlagError, Flags, parse, usage
+from .grpc_server import Services, build_server
+from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
+from .model_config import ModelServerConfig, read_config_file, single_model_config
+from .rest_server import RestApi, RestServer
+from .warmup import warm_up
+
+_WHERE = "tensorflow_serving/model_servers/server.cc"
+EXIT_FAILURE = 255  # the binary returns -1 from main()
+
+
+def _fail(error: ServingError) -> int:
+    sys.stderr.write(f"Failed to start server. Error: {error.status_string()}\n")
+    sys.stderr.flush()
+    return EXIT_FAILURE
+
+
+def _model_server_config(flags: Flags) -> ModelServerConfig:
+    if flags.model_config_file:
+        return read_config_file(flags.model_config_file)
+    if not flags.model_base_path:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            "Both server_options.model_base_path and server_options.model_config_file are empty!",
+        )
+    log.info(
+        _WHERE,
+        "Building single TensorFlow model file config:  model_name: "
+        f"{flags.model_name} model_base_path: {flags.model_base_path}",
+    )
+    return single_model_config(flags.model_name, flags.model_base_path)
+
+
+def _watch_config_file(core: ServerCore, flags: Flags, stop: threading.Event) -> None:
+    """``--model_config_file_poll_wait_seconds``: re-read the file and apply changes."""
+    while not stop.wait(flags.model_config_file_poll_wait_seconds):
+        try:
+            config = read_config_file(flags.model_config_file)
+            if config != core.config:
+                log.info(_WHERE, f"Reloading model config from {flags.model_config_file}")
+                core.reload_config(config)
+        except ServingError as error:
+            log.error(_WHERE, f"Failed to reload the model config file: {error.status_string()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        flags = parse(sys.argv[1:] if argv is None else argv)
+    except FlagError as error:
+        if str(error):
+            print(str(error))
+        print(usage(), end="")
+        return EXIT_FAILURE
+    if flags.version:
+        import tensorflow as tf
+
+        print(
+            f"TensorFlow ModelServer: {TF_SERVING_VERSION} (tfserving_emulator)\nTensorFlow Library: {tf.__version__}"
+        )
+        return 0
+    for name in IGNORED_FLAGS:
+        if name in flags.given:
+            log.warning(_WHERE, f"--{name} is accepted for compatibility but has no effect in the emulator")
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+        core.stop()
+
+    metrics = Metrics()
+    options = CoreOptions(
+        file_system_poll_wait_seconds=flags.file_system_poll_wait_seconds,
+        max_num_load_retries=max(flags.max_num_load_retries, 0),
+        load_retry_interval_seconds=flags.load_retry_interval_micros / 1e6,
+        allow_version_labels_for_unavailable_models=flags.allow_version_labels_for_unavailable_models,
+        saved_model_tags=tuple(t for t in flags.saved_model_tags.split(",") if t),
+        on_loaded=warm_up if flags.enable_model_warmup else None,
+    )
+    core = ServerCore(options)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        config = _model_server_config(flags)
+        prometheus_path = None
+        if flags.monitoring_config_file:
+            monitoring = read_monitoring_config(flags.monitoring_config_file)
+            if monitoring.prometheus_config.enable:
+                prometheus_path = monitoring.prometheus_config.path or DEFAULT_PATH
+        core.start(config)
+    except ServingError as error:
+        if stop.is_set():
+            return 0
+        return _fail(error)
+    if stop.is_set():
+        return 0
+
+    services = Services(core, metrics)
+    address = f"{flags.bind_address}:{flags.port}"
+    try:
+        grpc_server, bound = build_server(services, address)
+    except RuntimeError as error:
+        bound, grpc_error = 0, error
+    else:
+        grpc_error = None
+    if not bound:
+        return _fail(
+            ServingError(
+                "UNAVAILABLE", f"Could not bind the gRPC port at {address}: {grpc_error or 'in use'}"
+            )
+        )
+    grpc_server.start()
+    log.info(_WHERE, f"Running gRPC ModelServer at {address} ...")
+
+    rest_server = None
+    if flags.rest_api_port:
+        if flags.rest_api_port == flags.port:
+            log.error(
+                _WHERE,
+                "--rest_api_port cannot be same as --port. Please use a different port for HTTP/REST API. "
+                "Skipped exporting HTTP/REST API.",
+            )
+        else:
+            api = RestApi(core, metrics, flags.rest_api_timeout_in_ms, prometheus_path)
+            try:
+                rest_server = RestServer(
+                    api, flags.bind_address, flags.rest_api_port, cors=flags.rest_api_enable_cors_support
+                )
+            except OSError as error:
+                grpc_server.stop(0)
+                return _fail(
+                    ServingError(
+                        "UNAVAILABLE",
+                        f"Failed to start HTTP Server at localhost:{flags.rest_api_port}: {error}",
+                    )
+                )
+            rest_server.start()
+            log.info(_WHERE, f"Exporting HTTP/REST API at:localhost:{flags.rest_api_port} ...")
+            log.info(
+                "tensorflow_serving/util/net_http/server/internal/evhttp_server.cc",
+                "Entering the event loop ...",
+            )
+
+    if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
+        threading.Thread(target=_watch_config_file, args=(core, flags, stop), daemon=True).start()
+
+    while not stop.wait(0.5):
+        pass
+    log.info(_WHERE, "Shutting down the model server")
+    grpc_server.stop(0.5)
+    if rest_server is not None:
+        rest_server.stop()
+    return 0
+
+
+def run() -> None:
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: TensorFlow's can take seconds, and a stopped server
+    # should be gone at once.
+    os._exit(code)

@@ -207,8 +207,8 @@ class FlagError(Exception):
 def usage() -> str:
     lines = ["usage: python -m tfserving_emulator", "Flags:"]
     for name, kind, default, text in FLAG_SPECS:
-        shown = str(default).lower() if kind is bool else default
-        lines.append(f"\t--{name}={shown!s:<30}\t{kind.__name__}\t{text}")
+        shown = str(default).lower() if kind is bool else str(default)
+        lines.append(f"\t--{name}={shown}".ljust(56) + f"\t{kind.__name__}\t{text}")
     return "\n".join(lines) + "\n"
 
 

@@ -44,6 +44,10 @@ _TF_CODE_NAMES = {
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
+# The session loader is "deprecated" in TF 2 only as a Python API; it is still the loader
+# TF Serving uses, so its deprecation warning would only mislead readers of the log.
+tf.get_logger().setLevel("ERROR")
+
 
 def from_tf_error(error: tf.errors.OpError) -> ServingError:
     return ServingError(_TF_CODE_NAMES.get(error.error_code, "UNKNOWN"), error.message)

@@ -15,14 +15,11 @@ import sys
 import threading
 
 from . import TF_SERVING_VERSION, log
-from .core import CoreOptions, ServerCore
 from .errors import ServingError
 from .flags import IGNORED_FLAGS, FlagError, Flags, parse, usage
-from .grpc_server import Services, build_server
-from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
-from .model_config import ModelServerConfig, read_config_file, single_model_config
-from .rest_server import RestApi, RestServer
-from .warmup import warm_up
+
+# TensorFlow is imported only once the flags are valid: a typo or --help should not
+# cost seconds of TensorFlow start-up.
 
 _WHERE = "tensorflow_serving/model_servers/server.cc"
 EXIT_FAILURE = 255  # the binary returns -1 from main()
@@ -34,7 +31,9 @@ def _fail(error: ServingError) -> int:
     return EXIT_FAILURE
 
 
-def _model_server_config(flags: Flags) -> ModelServerConfig:
+def _model_server_config(flags: Flags):
+    from .model_config import read_config_file, single_model_config
+
     if flags.model_config_file:
         return read_config_file(flags.model_config_file)
     if not flags.model_base_path:
@@ -50,8 +49,10 @@ def _model_server_config(flags: Flags) -> ModelServerConfig:
     return single_model_config(flags.model_name, flags.model_base_path)
 
 
-def _watch_config_file(core: ServerCore, flags: Flags, stop: threading.Event) -> None:
+def _watch_config_file(core, flags: Flags, stop: threading.Event) -> None:
     """``--model_config_file_poll_wait_seconds``: re-read the file and apply changes."""
+    from .model_config import read_config_file
+
     while not stop.wait(flags.model_config_file_poll_wait_seconds):
         try:
             config = read_config_file(flags.model_config_file)
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in IGNORED_FLAGS:
         if name in flags.given:
             log.warning(_WHERE, f"--{name} is accepted for compatibility but has no effect in the emulator")
+
+    from .core import CoreOptions, ServerCore
+    from .grpc_server import Services, build_server
+    from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
+    from .warmup import warm_up
 
     stop = threading.Event()
 
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 "Skipped exporting HTTP/REST API.",
             )
         else:
+            from .rest_server import RestApi, RestServer  # REST is off unless --rest_api_port is set
+
             api = RestApi(core, metrics, flags.rest_api_timeout_in_ms, prometheus_path)
             try:
                 rest_server = RestServer(

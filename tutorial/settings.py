@@ -77,7 +77,9 @@ def _port(key: str, value: str) -> int:
     try:
         port = int(value)
     except ValueError:
-        raise SystemExit(f"error: {key}={value!r} is not a port number; set it to an integer 1-65535") from None
+        raise SystemExit(
+            f"error: {key}={value!r} is not a port number; set it to an integer 1-65535"
+        ) from None
     if not 0 < port < 65536:
         raise SystemExit(f"error: {key}={port} is out of range; set it to an integer 1-65535")
     return port

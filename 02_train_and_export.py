@@ -1,0 +1,284 @@
+"""Step 2: train the blog's tiny network and export it as a SavedModel for TF Serving.
+
+What this teaches
+-----------------
+* The blog's model in TensorFlow 2: no placeholders, no sessions. A ``tf.Module`` holds
+  plain ``tf.Variable``s, ``tf.GradientTape`` computes the gradients, Adam applies them.
+* Signatures are the model's public API. We export the blog's ``your_prediction``
+  unchanged (so the blog's clients still work) and a simpler ``serving_default``.
+* TF Serving's layout: ``<MODEL_BASE_DIR>/<MODEL_NAME>/<integer version>/saved_model.pb``
+  plus ``variables/``. A new version is published atomically (written to a hidden
+  directory, then renamed), because the server polls that folder and must never load a
+  half-written model.
+* Checking an export the way the server will load it, and reading its signatures back
+  (the same report as ``saved_model_cli show --all``).
+
+Run it
+------
+    python 02_train_and_export.py                  # next free version under trained_models/MMModel
+    python 02_train_and_export.py --version 2 --seed 7
+
+It prints the loss every 50 steps, the exported signatures and the final error, and draws
+the fit to ``results/fit_v<version>.png``.
+"""
+
+# ---------------------------------------------------------------------------
+# Setup
+# ---------------------------------------------------------------------------
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# Keep TensorFlow's C++ start-up chatter out of the output (must be set before the import).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import matplotlib
+
+matplotlib.use("Agg")  # draw to a file; no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from tutorial.data import make_data, true_curve
+from tutorial.export import VersionExistsError, export_version, next_version
+from tutorial.saved_model_show import format_signatures
+from tutorial.settings import REPO_ROOT, load_settings
+
+HIDDEN_UNITS = 20
+LEARNING_RATE = 0.001
+LOG_EVERY = 50
+
+# ---------------------------------------------------------------------------
+# The model: Dense(20, relu) -> Dense(1), as a tf.Module with plain tf.Variables
+# ---------------------------------------------------------------------------
+# TF Serving loads a SavedModel with its C++ *session* loader (the TF1 path): it restores
+# the variables of the saved graph and runs the signature's tensors in a session. Plain
+# tf.Variables owned by a tf.Module are saved so that loader finds them. Keras 3 layers
+# attached to a tf.Module are not: the model loads, then the first request fails with
+# "Could not find variable dense_1/bias". (For a Keras model, use model.export(path).)
+
+
+def glorot_uniform(generator: tf.random.Generator, fan_in: int, fan_out: int) -> tf.Tensor:
+    """Keras' default kernel initializer, which the blog's tf.keras.layers.Dense layers used."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return generator.uniform([fan_in, fan_out], minval=-limit, maxval=limit)
+
+
+class TinyMLP(tf.Module):
+    """y = relu(x @ W1 + b1) @ W2 + b2 for x of shape [batch, 1]."""
+
+    def __init__(self, seed: int, hidden_units: int = HIDDEN_UNITS):
+        super().__init__(name="tiny_mlp")
+        generator = tf.random.Generator.from_seed(seed)  # same seed, same initial weights
+        # The names are the ones the blog's two Dense layers gave their variables.
+        self.hidden_kernel = tf.Variable(glorot_uniform(generator, 1, hidden_units), name="dense/kernel")
+        self.hidden_bias = tf.Variable(tf.zeros([hidden_units]), name="dense/bias")
+        self.output_kernel = tf.Variable(glorot_uniform(generator, hidden_units, 1), name="dense_1/kernel")
+        self.output_bias = tf.Variable(tf.zeros([1]), name="dense_1/bias")
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        hidden = tf.nn.relu(tf.matmul(x, self.hidden_kernel) + self.hidden_bias)
+        return tf.matmul(hidden, self.output_kernel) + self.output_bias
+
+
+# ---------------------------------------------------------------------------
+# Training: the blog's loop, eagerly, with tf.GradientTape
+# ---------------------------------------------------------------------------
+
+
+def train(model: TinyMLP, x: np.ndarray, y: np.ndarray, steps: int, log=print) -> float:
+    """Full-batch Adam on the blog's loss, tf.nn.l2_loss (half the sum of squared errors).
+
+    Returns the last loss. ``log`` receives a line every LOG_EVERY steps.
+    """
+    # epsilon=1e-8 is tf.train.AdamOptimizer's default (Keras uses 1e-7), as in the blog.
+    optimizer = tf.keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=1e-8)
+    x, y = tf.constant(x), tf.constant(y)
+
+    @tf.function  # traced once; each step then runs as one graph, much faster than op by op
+    def train_step() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = tf.nn.l2_loss(model(x) - y)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return loss
+
+    loss = float("nan")
+    for step in range(steps):
+        loss = float(train_step())
+        if step % LOG_EVERY == 0 or step == steps - 1:
+            log(f"step {step:4d}  loss {loss:.6f}")
+    return loss
+
+
+# ---------------------------------------------------------------------------
+# Signatures: what TF Serving exposes
+# ---------------------------------------------------------------------------
+# A signature's input and output *names* are what clients send and read. In TF2 the input
+# names are the function's argument names and the output names are the keys of the
+# returned dict.
+
+
+def make_signatures(model: TinyMLP) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    batch_of_scalars = [None, 1]  # shape [-1, 1]: any number of rows, one value each
+
+    # The blog's signature, unchanged: same names, dtypes, shapes and method name, so the
+    # blog's clients work against this model. The label y is an input although the
+    # prediction never uses it; TF Serving still requires every signature input in a request.
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_x"),
+            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_y"),
+        ]
+    )
+    def your_prediction(tensor_info_input_x, tensor_info_input_y):
+        del tensor_info_input_y  # accepted, unused
+        return {"tensor_info_pre_y": model(tensor_info_input_x)}
+
+    # serving_default takes x alone. The blog's signature makes every client send a y it
+    # never uses (and anyone calling the model does not know y: that is why they ask).
+    # serving_default is also what REST and gRPC use when a request names no signature.
+    @tf.function(input_signature=[tf.TensorSpec(batch_of_scalars, tf.float32, name="x")])
+    def serving_default(x):
+        return {"y": model(x)}
+
+    return {
+        "your_prediction": your_prediction.get_concrete_function(),
+        "serving_default": serving_default.get_concrete_function(),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Checking the export as the server will load it
+# ---------------------------------------------------------------------------
+
+
+def check_with_session_loader(export_dir: Path, x: np.ndarray, y: np.ndarray, expected: np.ndarray) -> None:
+    """Load ``export_dir`` with the TF1 session loader (TF Serving's path) and run both signatures.
+
+    tf.compat.v1 appears only here: the server is TF1-style C++, so this is the honest check.
+    Raises RuntimeError if a signature's output differs from ``expected`` (the in-memory model).
+    """
+    # The loader's "deprecated, use tf.saved_model.load" warning does not apply: we want
+    # exactly the old loader here.
+    tf.get_logger().setLevel("ERROR")
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
+        calls = {
+            "your_prediction": ({"tensor_info_input_x": x, "tensor_info_input_y": y}, "tensor_info_pre_y"),
+            "serving_default": ({"x": x}, "y"),
+        }
+        for signature_name, (inputs, output_name) in calls.items():
+            signature = meta_graph.signature_def[signature_name]
+            feed = {signature.inputs[name].name: value for name, value in inputs.items()}
+            output = session.run(signature.outputs[output_name].name, feed_dict=feed)
+            max_difference = float(np.max(np.abs(output - expected)))
+            if max_difference > 1e-6:
+                raise RuntimeError(
+                    f"signature {signature_name} loaded through the session loader differs from "
+                    f"the trained model by {max_difference}"
+                )
+
+
+# ---------------------------------------------------------------------------
+# The plot
+# ---------------------------------------------------------------------------
+
+
+def save_plot(path: Path, x: np.ndarray, y: np.ndarray, fitted: np.ndarray, version: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.scatter(x, y, s=8, alpha=0.5, label="training data")
+    axes.plot(x, true_curve(x), "k--", label="true curve $x^2 - 0.5$")
+    axes.plot(x, fitted, "r-", linewidth=2, label=f"model version {version}")
+    axes.set_title("The blog's data, the true curve and the fit")
+    axes.set_xlabel("x")
+    axes.set_ylabel("y")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------------------
+# Putting it together
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None, default_model_dir: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the blog's MLP and export it for TF Serving.")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the data and the weights (default 1)")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
+    parser.add_argument(
+        "--version",
+        type=int,
+        help="version number to export (default: one above the highest existing version, or 1)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=default_model_dir,
+        help="folder holding the version directories (default $MODEL_BASE_DIR/$MODEL_NAME)",
+    )
+    parser.add_argument("--plot", type=Path, help="PNG of the fit (default results/fit_v<version>.png)")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    if args.version is not None and args.version < 0:
+        parser.error("--version must be a non-negative integer")
+    return args
+
+
+def version_exists_message(version_dir: Path) -> str:
+    return f"error: {version_dir} already exists; pass --version N with a new N, or remove that directory."
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings()
+    print("Settings:")
+    print(settings.describe())
+    args = parse_args(argv, default_model_dir=settings.model_dir)
+    model_dir = args.model_dir.resolve()
+    version = next_version(model_dir) if args.version is None else args.version
+    version_dir = model_dir / str(version)
+    if version_dir.exists():  # fail before training, not after
+        print(version_exists_message(version_dir), file=sys.stderr)
+        return 1
+
+    x, y = make_data(args.seed)
+    tf.random.set_seed(args.seed)
+    model = TinyMLP(seed=args.seed)
+    print(f"\nTraining for {args.steps} steps (seed {args.seed}):")
+    train(model, x, y, args.steps)
+    fitted = model(x).numpy()
+
+    signatures = make_signatures(model)
+
+    def write_and_check(staging_dir: Path) -> None:
+        tf.saved_model.save(model, str(staging_dir), signatures=signatures)
+        # Verified *before* the rename: a model the server cannot run is never published.
+        check_with_session_loader(staging_dir, x, y, fitted)
+
+    try:
+        version_dir = export_version(model_dir, version, write_and_check)
+    except VersionExistsError as err:
+        print(version_exists_message(err.version_dir), file=sys.stderr)
+        return 1
+    print(f"\nExported version {version} to {version_dir}")
+    print(format_signatures(version_dir))
+
+    plot_path = args.plot or REPO_ROOT / "results" / f"fit_v{version}.png"
+    save_plot(plot_path, x, y, fitted, version)
+    print(f"\nPlot of the fit: {plot_path}")
+
+    mse = float(np.mean(np.square(fitted - true_curve(x))))
+    print(f"Final MSE against x^2 - 0.5: {mse:.6f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Steps 4 and 5 fail with one line that names the fix: no server, no answer, unknown names.
+
+These need no model server: a closed port and a socket that accepts but never answers
+are enough. The cases that need a real server's replies are in test_clients_e2e.py.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from tutorial.client_errors import (
+    CallContext,
+    describe_connection_error,
+    describe_grpc_error,
+    describe_http_error,
+    describe_timeout,
+)
+
+CONTEXT = CallContext(
+    address="localhost:8700",
+    model_name="MMModel",
+    signature="your_prediction",
+    timeout=10.0,
+    known_signatures=["__saved_model_init_op", "your_prediction", "serving_default"],
+)
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections (the kernel does it) and never says a word."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# The messages
+# ---------------------------------------------------------------------------
+
+
+def test_grpc_unavailable():
+    error = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+    assert describe_grpc_error(error, CONTEXT) == (
+        "error: no server at localhost:8700 (UNAVAILABLE). Start it: ./03_start_server.sh start"
+    )
+
+
+def test_grpc_deadline():
+    error = FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    assert describe_grpc_error(error, CONTEXT) == (
+        "error: no answer from localhost:8700 within 10 s (DEADLINE_EXCEEDED). "
+        "Is the server still loading? Check ./03_start_server.sh status, or pass a larger --timeout."
+    )
+
+
+def test_grpc_unknown_model():
+    error = FakeRpcError(grpc.StatusCode.NOT_FOUND, "Could not find any versions of model MMModel")
+    assert describe_grpc_error(error, CONTEXT) == (
+        "error: the server at localhost:8700 has no model 'MMModel' "
+        "(NOT_FOUND: Could not find any versions of model MMModel). "
+        "Set MODEL_NAME (settings.env or the environment) to the name the server was started with."
+    )
+
+
+@pytest.mark.parametrize(
+    "details",
+    ["Servable not found for request: Specific(MMModel, 7)", "Could not find version 7 of model MMModel"],
+)
+def test_grpc_unknown_version(details):
+    context = CallContext(address="localhost:8700", model_name="MMModel", version=7)
+    assert describe_grpc_error(FakeRpcError(grpc.StatusCode.NOT_FOUND, details), context) == (
+        f"error: version 7 of model MMModel is not loaded (NOT_FOUND: {details}). "
+        "Drop --version to use the latest, or export that version (02_train_and_export.py --version N)."
+    )
+
+
+def test_grpc_unknown_model_with_a_version_is_still_the_model():
+    context = CallContext(address="localhost:8700", model_name="Nope", version=7)
+    details = "Could not find any versions of model Nope"
+    assert describe_grpc_error(FakeRpcError(grpc.StatusCode.NOT_FOUND, details), context).startswith(
+        "error: the server at localhost:8700 has no model 'Nope' "
+    )
+
+
+def test_grpc_unknown_signature_lists_the_real_ones():
+    context = CallContext(**{**CONTEXT.__dict__, "signature": "nope"})
+    error = FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.')
+    assert describe_grpc_error(error, context) == (
+        "error: model MMModel has no signature 'nope' "
+        '(FAILED_PRECONDITION: Serving signature key "nope" not found.). '
+        "Use --signature serving_default or --signature your_prediction."
+    )
+
+
+def test_grpc_other_errors_show_the_servers_message():
+    error = FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "input size does not match signature: 1!=2 ...")
+    assert describe_grpc_error(error, CONTEXT) == (
+        "error: the server rejected the request (INVALID_ARGUMENT: input size does not match signature: 1!=2 ...)"
+    )
+
+
+def test_http_errors():
+    rest = CallContext(address="http://localhost:8501", model_name="Nope", timeout=2.5)
+    assert describe_http_error(404, "Could not find any versions of model Nope", rest) == (
+        "error: the server at http://localhost:8501 has no model 'Nope' "
+        "(HTTP 404: Could not find any versions of model Nope). "
+        "Set MODEL_NAME (settings.env or the environment) to the name the server was started with."
+    )
+    message = 'Serving signature name: "nope" not found in signature def'
+    assert describe_http_error(400, message, CONTEXT).startswith("error: model MMModel has no signature ")
+    assert describe_http_error(400, "JSON Parse error: Invalid value. at offset: 0", rest) == (
+        "error: the server rejected the request (HTTP 400: JSON Parse error: Invalid value. at offset: 0)"
+    )
+    assert describe_connection_error(rest) == (
+        "error: no server at http://localhost:8501 (connection refused). Start it: ./03_start_server.sh start"
+    )
+    assert describe_timeout(rest).startswith(
+        "error: no answer from http://localhost:8501 within 2.5 s (timed out)."
+    )
+
+
+# ---------------------------------------------------------------------------
+# The scripts, against a closed port and a silent one
+# ---------------------------------------------------------------------------
+
+
+def assert_one_line_failure(result, line: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [line]
+    assert result.stdout.startswith("Settings:\n")
+
+
+def test_grpc_client_without_a_server(script_runner, free_port):
+    result = script_runner("04_grpc_client.py", env={"GRPC_PORT": str(free_port)})
+    assert_one_line_failure(
+        result,
+        f"error: no server at localhost:{free_port} (UNAVAILABLE). Start it: ./03_start_server.sh start",
+    )
+
+
+def test_rest_client_without_a_server(script_runner, free_port):
+    result = script_runner("05_rest_client.py", env={"REST_PORT": str(free_port)})
+    assert_one_line_failure(
+        result,
+        f"error: no server at http://localhost:{free_port} (connection refused). Start it: ./03_start_server.sh start",
+    )
+
+
+def test_grpc_client_deadline(script_runner, silent_port):
+    result = script_runner("04_grpc_client.py", "--timeout", "0.5", env={"GRPC_PORT": str(silent_port)})
+    assert_one_line_failure(
+        result,
+        f"error: no answer from localhost:{silent_port} within 0.5 s (DEADLINE_EXCEEDED). "
+        "Is the server still loading? Check ./03_start_server.sh status, or pass a larger --timeout.",
+    )
+
+
+def test_rest_client_timeout(script_runner, silent_port):
+    result = script_runner("05_rest_client.py", "--timeout", "0.5", env={"REST_PORT": str(silent_port)})
+    assert_one_line_failure(
+        result,
+        f"error: no answer from http://localhost:{silent_port} within 0.5 s (timed out). "
+        "Is the server still loading? Check ./03_start_server.sh status, or pass a larger --timeout.",
+    )
+
+
+@pytest.mark.parametrize("script", ["04_grpc_client.py", "05_rest_client.py"])
+def test_bad_timeout_is_a_usage_error(script_runner, script):
+    result = script_runner(script, "--timeout", "0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith("error: --timeout must be positive")

@@ -97,7 +97,7 @@ class ServerCore:
         validate(config)
         self._apply_model_list(config)
         self._start_polling()
-        self._wait_until_available([m.name for m in config.model_config_list.config])
+        self._wait_until_available([m.name for m in config.model_config_list.config], "servable(s)")
         self._update_labels(config)
         self._config = config
 
@@ -108,12 +108,12 @@ class ServerCore:
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
                 "ModelConfigList is currently supported"
             )
-        validate(config)
+        validate(config, previous=self._config)
         with self._lock:
             old_names = set(self._models)
         self._apply_model_list(config)
         added = [m.name for m in config.model_config_list.config if m.name not in old_names]
-        self._wait_until_available(added)
+        self._wait_until_available(added, "model(s)")
         self._update_labels(config)
         self._config = config
 
@@ -322,8 +322,12 @@ class ServerCore:
 
     # -- waiting -----------------------------------------------------------------------------
 
-    def _wait_until_available(self, names: list[str]) -> None:
-        """``WaitUntilModelsAvailable``: each model reaches AVAILABLE, or fails for good."""
+    def _wait_until_available(self, names: list[str], noun: str) -> None:
+        """Each model reaches AVAILABLE, or fails for good.
+
+        At start-up TF Serving waits in ``load_servables_fast.cc`` ("servable(s)"), on a
+        config reload in ``ServerCore::WaitUntilModelsAvailable`` ("model(s)").
+        """
 
         def settled(name: str) -> bool:
             versions = self._history.get(name, {})
@@ -339,15 +343,14 @@ class ServerCore:
                 n for n in names if not any(r.state == AVAILABLE for r in self._history.get(n, {}).values())
             ]
             if failed:
-                details = ", ".join(
-                    f"{{name: {n} version: {r.version}}} due to error: "
+                details = "".join(
+                    f"{{{{name: {n} version: {r.version}}} due to error: "
                     + (r.error.status_string() if r.error else "unloaded")
+                    + "}, "
                     for n in failed
                     for r in sorted(self._history.get(n, {}).values(), key=lambda r: -r.version)[:1]
                 )
-                raise ServingError(
-                    "UNKNOWN", f"{len(failed)} model(s) did not become available: {{{details}}}"
-                )
+                raise ServingError("UNKNOWN", f"{len(failed)} {noun} did not become available: {{{details}}}")
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -53,8 +53,16 @@ def _is_absolute_or_uri(path: str) -> bool:
     return path.startswith("/") or "://" in path
 
 
-def validate(config: ModelServerConfig) -> None:
-    """``ValidateModelConfigList`` plus the platform checks of ``ServerCore``."""
+def _platform(model: ModelConfig) -> str:
+    return TENSORFLOW_PLATFORM if model.model_type and not model.model_platform else model.model_platform
+
+
+def validate(config: ModelServerConfig, previous: ModelServerConfig | None = None) -> None:
+    """``ValidateModelConfigList`` plus the platform checks of ``ServerCore``.
+
+    ``previous`` is the config being replaced (``HandleReloadConfigRequest``): a model
+    may not change its platform.
+    """
     if config.WhichOneof("config") != "model_config_list":
         raise ServingError(
             "FAILED_PRECONDITION",
@@ -71,6 +79,14 @@ def validate(config: ModelServerConfig) -> None:
             raise invalid_argument(
                 f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}"
             )
+    if previous is not None:
+        before = {m.name: _platform(m) for m in previous.model_config_list.config}
+        for model in config.model_config_list.config:
+            if model.name in before and before[model.name] != _platform(model):
+                raise invalid_argument(
+                    f"Illegal to change a model's platform. For model {model.name} platform was "
+                    f"{before[model.name]} and new platform requested is {_platform(model)}"
+                )
     for model in config.model_config_list.config:
         platform = model.model_platform
         if model.model_type:

@@ -30,7 +30,10 @@ MODEL_STATUS_API = re.compile(rf"/v1/models(?:/{_NAME})?{_VERSION_OR_LABEL}(?:\/
 REST_API_PATH = re.compile(r"/v1/.*", re.I | re.S)
 INT64_MAX = 2**63 - 1
 
-_NOT_FOUND_HTML = b"<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>"
+# libevent 2.1's evhttp_send_error page for a 404 with no reason given.
+_NOT_FOUND_HTML = (
+    b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n"
+)
 
 
 class RestApi:
@@ -222,15 +225,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, "text/html", b"")
             return
         path = self.path.split("?", 1)[0]
-        if self.command == "OPTIONS":
-            # CORS preflight never reaches the REST handler (http_server.cc).
-            origin = self.headers.get("Origin", "")
-            self._send(200 if re.search(r"https?://", origin) else 400, None, b"")
-            return
         route = self.api.handle(self.command, path)
         if route is not None:
             status, content_type, payload = route
             self._send(status, content_type, payload)
+            return
+        if self.command == "OPTIONS":
+            # A CORS preflight on /v1 never reaches the REST handler (http_server.cc).
+            origin = self.headers.get("Origin", "")
+            self._send(200 if re.search(r"https?://", origin) else 400, None, b"")
             return
         status, payload = self.api.handle_v1(self.command, path, body)
         self._send(status, "application/json", payload)

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+from google.protobuf.message import DecodeError
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
 from .errors import ServingError
 
@@ -53,6 +54,20 @@ def from_tf_error(error: tf.errors.OpError) -> ServingError:
     return ServingError(_TF_CODE_NAMES.get(error.error_code, "UNKNOWN"), error.message)
 
 
+def _check_parses(path: str) -> None:
+    """``ReadBinaryProto``'s verdict on a corrupt ``saved_model.pb``, in TF's words."""
+    pb = os.path.join(path, "saved_model.pb")
+    if not os.path.exists(pb):
+        return
+    try:
+        with open(pb, "rb") as handle:
+            saved_model_pb2.SavedModel.FromString(handle.read())
+    except DecodeError:
+        raise ServingError("DATA_LOSS", f"Can't parse {pb} as binary proto") from None
+    except OSError as error:
+        raise ServingError("PERMISSION_DENIED", f"{pb}; {error.strerror}") from None
+
+
 class LoadedModel:
     """One loaded version: its signatures and a session to run them."""
 
@@ -68,6 +83,7 @@ class LoadedModel:
                 "Check that the directory exists and that you have the right permissions for "
                 "accessing it.",
             )
+        _check_parses(path)
         self._graph = tf.Graph()
         config = config_pb2.ConfigProto(allow_soft_placement=True)
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)

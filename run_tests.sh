@@ -21,7 +21,9 @@ ensure_venv() {
   fi
   local stamp="${VENV}/.requirements-dev.sha256"
   local wanted
-  wanted="$(cat "${REPO_ROOT}/requirements.txt" "${REPO_ROOT}/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"
+  # Hash with Python, not sha256sum: macOS has no sha256sum.
+  wanted="$(cat "${REPO_ROOT}/requirements.txt" "${REPO_ROOT}/requirements-dev.txt" |
+    "${VENV}/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
   if [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${wanted}" ]]; then
     echo "== installing requirements-dev.txt into ${VENV}"
     "${VENV}/bin/python" -m pip install --quiet --upgrade pip

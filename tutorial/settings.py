@@ -104,7 +104,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         rest_port=_port("REST_PORT", get("REST_PORT")[0]),
         serving_backend=backend,
         tf_serving_image=get("TF_SERVING_IMAGE")[0],
-        container_name=get("CONTAINER_NAME")[0],
+        container_name=get("TF_SERVING_CONTAINER")[0],
         smoke_test_dir=_path(*get("SMOKE_TEST_DIR")),
         run_dir=_path(*get("RUN_DIR")),
     )

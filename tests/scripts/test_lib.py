@@ -22,7 +22,14 @@ def shown(result) -> dict[str, str]:
 
 def test_settings_file_values_resolve_against_the_repo_root(sandbox: ScriptSandbox, tmp_path):
     defaults = settings_env_defaults()
-    for key in ("MODEL_BASE_DIR", "SMOKE_TEST_DIR", "RUN_DIR", "GRPC_PORT", "REST_PORT", "TF_SERVING_CONTAINER"):
+    for key in (
+        "MODEL_BASE_DIR",
+        "SMOKE_TEST_DIR",
+        "RUN_DIR",
+        "GRPC_PORT",
+        "REST_PORT",
+        "TF_SERVING_CONTAINER",
+    ):
         sandbox.env.pop(key)
     (tmp_path / "elsewhere").mkdir()
     values = shown(sandbox.lib(SHOW, cwd=tmp_path / "elsewhere"))

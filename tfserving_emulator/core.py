@@ -18,6 +18,7 @@ Loads run on the polling thread, one at a time, with TF Serving's retry policy
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -307,6 +308,9 @@ class ServerCore:
             log.info(
                 _WHERE, f"Successfully loaded servable version {{name: {name} version: {record.version}}}"
             )
+            # A loaded graph leaves ~300,000 long-lived Python objects; moving them out of the
+            # collector's sight keeps every later full collection (and request) fast.
+            gc.freeze()
             return
 
     def _unload(self, name: str, record: VersionRecord) -> None:

@@ -284,11 +284,15 @@ def _doubles_like_rapidjson(literals: list[str]) -> list[float]:
     Raises :class:`ParseError` (offset 0) if a literal is too big, like the scalar version.
     """
     count = len(literals)
-    raw = np.array(literals, dtype=bytes)
-    width = raw.dtype.itemsize
-    chars = raw.view(np.uint8).reshape(count, width)
+    # One character matrix (a row per literal, NUL-padded), cut out of a joined buffer.
+    joined = np.frombuffer("\n".join(literals).encode("ascii"), dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(joined == 0x0A) + 1))
+    length = np.diff(np.concatenate((starts, [joined.size + 1]))) - 1
+    width = int(length.max())
+    offsets = np.arange(width)
+    chars = joined[np.minimum(starts[:, None] + offsets, joined.size - 1)]
+    chars[offsets >= length[:, None]] = 0
     lanes = np.arange(count)
-    length = np.count_nonzero(chars, axis=1)
     minus = chars[:, 0] == 0x2D
     is_dot = chars == 0x2E
     is_exp = (chars | 0x20) == 0x65  # 'e' or 'E'
@@ -317,21 +321,26 @@ def _doubles_like_rapidjson(literals: list[str]) -> list[float]:
 
     # Fraction, phase 1: digits go into the 64-bit significand while it is <= 2**53 - 1.
     frac_digits = digits(frac_start, frac_len)
+    wide_digits = frac_digits.astype(np.uint64)
     significand = int_value
     exp_frac = np.zeros(count, dtype=np.int64)
     absorbed = np.zeros(count, dtype=np.int64)
     active = has_dot
-    for k, row in enumerate(frac_digits):
+    for k in range(len(frac_digits)):
         active = active & (k < frac_len) & (significand <= _MAX_SAFE_INT)
-        significand = np.where(active, significand * 10 + row.astype(np.uint64), significand)
+        if not active.any():
+            break
+        significand = np.where(active, significand * 10 + wide_digits[k], significand)
         exp_frac -= active
         absorbed += active
         significand_digits += active & (significand != 0)
     d = significand.astype(np.float64)
     # Fraction, phase 2: further digits are added in double arithmetic, 17 at most.
-    for k, row in enumerate(frac_digits):
+    for k in range(int(absorbed.min(initial=0)), len(frac_digits)):
         take = (k >= absorbed) & (k < frac_len) & (significand_digits < 17)
-        d = np.where(take, d * 10.0 + row, d)
+        if not take.any():
+            continue
+        d = np.where(take, d * 10.0 + frac_digits[k], d)
         exp_frac -= take
         significand_digits += take & (d > 0.0)
 

@@ -239,7 +239,6 @@ def version_exists_message(version_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    print("Settings:")
     print(settings.describe())
     args = parse_args(argv, default_model_dir=settings.model_dir)
     model_dir = args.model_dir.resolve()

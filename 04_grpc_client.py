@@ -160,7 +160,6 @@ def print_results(x: np.ndarray, predictions: np.ndarray) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    print("Settings:")
     print(settings.describe())
     args = parse_args(argv, settings)
     target = f"{args.host}:{args.port}"

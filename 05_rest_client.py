@@ -322,7 +322,6 @@ def run(args, settings, context: CallContext) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    print("Settings:")
     print(settings.describe())
     args = parse_args(argv, settings)
     context = CallContext(

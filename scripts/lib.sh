@@ -183,7 +183,7 @@ print_settings() {
     value=$(printenv "$key" || true)
     note=""
     [[ $SETTINGS_FROM_ENV == *" $key "* ]] && note="   (from the environment)"
-    printf '  %-17s= %s%s\n' "$key" "$value" "$note"
+    printf '  %-21s= %s%s\n' "$key" "$value" "$note"
   done
 }
 

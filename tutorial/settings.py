@@ -13,6 +13,18 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = REPO_ROOT / "settings.env"
 BACKENDS = ("auto", "docker", "emulator")
+# The keys of settings.env, in the order scripts print them.
+KEYS = (
+    "MODEL_NAME",
+    "MODEL_BASE_DIR",
+    "GRPC_PORT",
+    "REST_PORT",
+    "SERVING_BACKEND",
+    "TF_SERVING_IMAGE",
+    "TF_SERVING_CONTAINER",
+    "SMOKE_TEST_DIR",
+    "RUN_DIR",
+)
 
 
 def read_env_file(path: Path = SETTINGS_FILE) -> dict[str, str]:
@@ -54,16 +66,29 @@ class Settings:
     def rest_url(self) -> str:
         return f"http://localhost:{self.rest_port}"
 
-    def describe(self) -> str:
-        """One line per setting, printed when a script starts."""
-        rows = [
-            ("MODEL_NAME", self.model_name),
-            ("MODEL_BASE_DIR", self.model_base_dir),
-            ("GRPC_PORT", self.grpc_port),
-            ("REST_PORT", self.rest_port),
-            ("SERVING_BACKEND", self.serving_backend),
-        ]
-        return "\n".join(f"  {key:<16}= {value}" for key, value in rows)
+    def describe(self, environ: dict[str, str] | None = None) -> str:
+        """The settings block every script prints first, in the same form as ``scripts/lib.sh``."""
+        environ = os.environ if environ is None else environ
+        # A script started by run_walkthrough.sh inherits every setting exported; this
+        # variable (set by scripts/lib.sh) still says which ones the user really set.
+        from_env = environ.get("TUTORIAL_SETTINGS_FROM_ENV")
+        from_env_keys = set(from_env.split()) if from_env is not None else {k for k in KEYS if environ.get(k)}
+        values = {
+            "MODEL_NAME": self.model_name,
+            "MODEL_BASE_DIR": self.model_base_dir,
+            "GRPC_PORT": self.grpc_port,
+            "REST_PORT": self.rest_port,
+            "SERVING_BACKEND": self.serving_backend,
+            "TF_SERVING_IMAGE": self.tf_serving_image,
+            "TF_SERVING_CONTAINER": self.container_name,
+            "SMOKE_TEST_DIR": self.smoke_test_dir,
+            "RUN_DIR": self.run_dir,
+        }
+        lines = ["settings (settings.env, overridden by environment variables of the same name):"]
+        for key in KEYS:
+            note = "   (from the environment)" if key in from_env_keys else ""
+            lines.append(f"  {key:<21}= {values[key]}{note}")
+        return "\n".join(lines)
 
 
 def _path(value: str, from_environment: bool) -> Path:

@@ -93,8 +93,8 @@ def test_settings_agree_with_the_python_reader(sandbox: ScriptSandbox, tmp_path)
 def test_settings_are_printed_with_their_origin(sandbox: ScriptSandbox):
     result = sandbox.lib("load_settings; print_settings", env={"GRPC_PORT": "9001"})
     assert result.returncode == 0, result.stderr
-    assert "  GRPC_PORT        = 9001   (from the environment)" in result.stdout.splitlines()
-    assert "  MODEL_NAME       = MMModel" in result.stdout.splitlines()
+    assert "  GRPC_PORT            = 9001   (from the environment)" in result.stdout.splitlines()
+    assert "  MODEL_NAME           = MMModel" in result.stdout.splitlines()
 
 
 def test_a_port_that_is_not_a_number_is_one_clear_error(sandbox: ScriptSandbox):
@@ -209,6 +209,6 @@ def test_a_child_script_reports_the_origin_its_parent_saw(sandbox: ScriptSandbox
     result = sandbox.lib(f"load_settings; bash -c '{child}'", cwd=tmp_path, env={"MODEL_BASE_DIR": "here"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert f"  MODEL_BASE_DIR   = {tmp_path}/here   (from the environment)" in lines
-    assert "  MODEL_NAME       = MMModel" in lines
-    assert "  TF_SERVING_IMAGE = tensorflow/serving:2.20.0" in lines
+    assert f"  MODEL_BASE_DIR       = {tmp_path}/here   (from the environment)" in lines
+    assert "  MODEL_NAME           = MMModel" in lines
+    assert "  TF_SERVING_IMAGE     = tensorflow/serving:2.20.0" in lines

@@ -151,7 +151,9 @@ def assert_one_line_failure(result, line: str) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.splitlines() == [line]
-    assert result.stdout.startswith("Settings:\n")
+    assert result.stdout.startswith(
+        "settings (settings.env, overridden by environment variables of the same name):\n"
+    )
 
 
 def test_grpc_client_without_a_server(script_runner, free_port):

@@ -86,7 +86,7 @@ def test_grpc_client_the_blogs_signature(script_runner, client_env, exported, ex
     result = script_runner("04_grpc_client.py", env=client_env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.startswith("Settings:\n")
+    assert out.startswith("settings (settings.env, overridden by environment variables of the same name):\n")
     assert "\nGetModelStatus MMModel:\n  version 1: AVAILABLE\n" in out
     # GetModelMetadata returns the SignatureDef exactly as exported, tensor names included.
     assert "\nGetModelMetadata MMModel: version 1, signature 'your_prediction'\n" in out

@@ -97,8 +97,11 @@ def test_the_seed_fixes_the_weights(train_module):
 
 def test_script_output(exported):
     out = exported.stdout
-    assert out.startswith("Settings:\n  MODEL_NAME      = MMModel\n")
-    assert f"  MODEL_BASE_DIR  = {exported.base_dir}\n" in out
+    assert out.startswith(
+        "settings (settings.env, overridden by environment variables of the same name):\n"
+        "  MODEL_NAME           = MMModel   (from the environment)\n"
+    )
+    assert f"  MODEL_BASE_DIR       = {exported.base_dir}   (from the environment)\n" in out
     assert "Training for 1000 steps (seed 1):\n" in out
     assert len(re.findall(r"^step +\d+  loss \d+\.\d+$", out, flags=re.M)) == 21
     assert f"Exported version 1 to {exported.version_dir}\n" in out

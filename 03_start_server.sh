@@ -281,11 +281,15 @@ docker_run_command() {
   cmd+=("$TF_SERVING_IMAGE")
   # Arguments after the image go to tensorflow_model_server; the paths are the container's.
   if [[ -n $CONFIG_FILE ]]; then
-    cmd+=("--model_config_file=$CONFIG_CONTAINER_PATH"
+    cmd+=("${CONFIG_MODE_FLAGS[@]}" "--model_config_file=$CONFIG_CONTAINER_PATH"
       "--model_config_file_poll_wait_seconds=${MODEL_CONFIG_POLL_SECONDS:-60}")
   fi
   printf '%s\n' "${cmd[@]}"
 }
+
+# TF Serving assigns version labels *before* it loads a config's models, so a
+# models.config with version_labels (chapter 6 leaves one) only starts with this flag.
+CONFIG_MODE_FLAGS=(--allow_version_labels_for_unavailable_models=true)
 
 start_docker() {
   local arg
@@ -304,7 +308,7 @@ start_emulator() {
   local python
   local -a flags=(--port="$GRPC_PORT" --rest_api_port="$REST_PORT")
   if [[ -n $CONFIG_FILE ]]; then
-    flags+=(--model_config_file="$(write_emulator_config)"
+    flags+=("${CONFIG_MODE_FLAGS[@]}" --model_config_file="$(write_emulator_config)"
       --model_config_file_poll_wait_seconds="${MODEL_CONFIG_POLL_SECONDS:-60}")
   else
     flags+=(--model_name="$MODEL_NAME" --model_base_path="$MODEL_BASE_DIR/$MODEL_NAME")

@@ -96,14 +96,20 @@ class ServerCore:
     def start(self, config: ModelServerConfig) -> None:
         """Load ``config`` and block until every model has an available version (or fail)."""
         validate(config)
+        # ServerCore::ReloadConfig assigns labels *before* it loads the models, so at start-up
+        # a label can only be set with --allow_version_labels_for_unavailable_models.
+        self._update_labels(config)
         self._apply_model_list(config)
         self._start_polling()
         self._wait_until_available([m.name for m in config.model_config_list.config], "servable(s)")
-        self._update_labels(config)
         self._config = config
 
     def reload_config(self, config: ModelServerConfig) -> None:
-        """``HandleReloadConfigRequest``: the new list replaces the old one."""
+        """``HandleReloadConfigRequest``: the new list replaces the old one.
+
+        As in TF Serving, the labels are checked against what is loaded *now*: a version
+        that this very config adds cannot be labelled in the same reload.
+        """
         if config.WhichOneof("config") != "model_config_list":
             raise invalid_argument(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
@@ -112,10 +118,10 @@ class ServerCore:
         validate(config, previous=self._config)
         with self._lock:
             old_names = set(self._models)
+        self._update_labels(config)
         self._apply_model_list(config)
         added = [m.name for m in config.model_config_list.config if m.name not in old_names]
         self._wait_until_available(added, "model(s)")
-        self._update_labels(config)
         self._config = config
 
     def _apply_model_list(self, config: ModelServerConfig) -> None:

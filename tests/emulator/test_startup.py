@@ -20,6 +20,7 @@ from emulator_harness import (
     install_version,
     port_is_open,
     run_emulator_to_exit,
+    serve,
     wait_for,
 )
 
@@ -153,3 +154,27 @@ def test_sigterm_stops_a_serving_server(tmp_path, started, half_plus_two_version
     time.sleep(0.2)
     assert not port_is_open(grpc_port)
     assert not port_is_open(rest_port)
+
+
+def test_a_label_in_the_startup_config_needs_the_allow_flag(tmp_path, half_plus_two_version_dir):
+    # ServerCore::ReloadConfig assigns labels before it loads anything (issue #1230).
+    install_version(half_plus_two_version_dir, tmp_path / "labelled", 2)
+    config = tmp_path / "models.config"
+    config.write_text(
+        "model_config_list { config { name: 'labelled' "
+        f"base_path: '{tmp_path / 'labelled'}' model_platform: 'tensorflow' "
+        "version_labels { key: 'stable' value: 2 } } }\n"
+    )
+    ports = [f"--port={free_port()}", f"--rest_api_port={free_port()}"]
+    result = run_emulator_to_exit([f"--model_config_file={config}", *ports])
+    assert result.returncode == FAILURE_EXIT, result.stdout
+    assert (
+        "Failed to start server. Error: FAILED_PRECONDITION: Request to assign label to version 2 of "
+        "model labelled, which is not currently available for inference"
+    ) in result.stdout.splitlines()
+
+    with serve(
+        [f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models=true"]
+    ) as served:
+        reply = served.rest.post("/v1/models/labelled/labels/stable:predict", {"instances": [1.0]})
+        assert (reply.status, reply.json()) == (200, {"predictions": [2.5]})

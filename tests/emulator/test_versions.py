@@ -52,7 +52,9 @@ def models(tmp_path_factory, half_plus_two_version_dir) -> list[dict]:
             "base_path": base("specific", 1, 2, 3),
             "policy": "specific { versions: 1 versions: 3 }",
         },
-        # No policy: latest, one version. A label on the loaded version is legal at start-up.
+        # No policy: latest, one version. Its label is assigned by a reload once loaded:
+        # TF Serving assigns labels before loading, so a start-up label needs
+        # --allow_version_labels_for_unavailable_models (test_startup.py).
         {"name": "labelled", "base_path": base("labelled", 1, 2), "labels": {"stable": 2}},
         {"name": "padded", "base_path": base("padded", "0000042")},
     ]
@@ -61,8 +63,11 @@ def models(tmp_path_factory, half_plus_two_version_dir) -> list[dict]:
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
     config = tmp_path_factory.mktemp("versions-config") / "models.config"
-    config.write_text(model_config_text(models))
+    config.write_text(model_config_text([{k: v for k, v in m.items() if k != "labels"} for m in models]))
     with serve([f"--model_config_file={config}"]) as served:
+        request = model_management_pb2.ReloadConfigRequest(config=model_server_config(models))
+        response = served.grpc.model.HandleReloadConfigRequest(request, timeout=120)
+        assert (response.status.error_code, response.status.error_message) == (0, "")
         yield served
 
 
@@ -127,7 +132,7 @@ def test_specific_versions(server, name, version, loaded):
         assert (reply.status, reply.error) == (404, f"Could not find version {version} of model {name}")
 
 
-def test_label_from_the_startup_config(server):
+def test_label_assigned_once_the_version_is_loaded(server):
     reply = server.rest.post("/v1/models/labelled/labels/stable:predict", VALID)
     assert (reply.status, reply.json()) == (200, PREDICTIONS)
     assert grpc_version(server, "labelled", label="stable") == 2

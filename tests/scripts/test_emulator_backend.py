@@ -102,6 +102,7 @@ def test_config_mode_serves_every_model_with_host_paths(emulator: ScriptSandbox)
         copy = Path(emulator.env["RUN_DIR"]) / "models.config"
         assert (
             f"+ python -m tfserving_emulator --port={emulator.grpc_port} --rest_api_port={emulator.rest_port} "
+            "--allow_version_labels_for_unavailable_models=true "
             f"--model_config_file={copy} --model_config_file_poll_wait_seconds=60"
         ) in started.stdout.splitlines()
         assert f"base_path: '{base}/second'" in copy.read_text()

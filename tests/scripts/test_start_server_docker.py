@@ -183,6 +183,7 @@ def test_config_mode_mounts_the_base_dir_and_passes_container_paths(sandbox: Scr
             "-p", f"127.0.0.1:{sandbox.rest_port}:8501",
             "--mount", f"type=bind,source={sandbox.model_base_dir},target=/models",
             IMAGE,
+            "--allow_version_labels_for_unavailable_models=true",
             "--model_config_file=/models/models.config",
             "--model_config_file_poll_wait_seconds=60",
         ]

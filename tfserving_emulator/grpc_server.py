@@ -102,25 +102,24 @@ class Services:
             self.metrics.record_runtime(spec.name, "Predict", (time.perf_counter() - start) * 1e6)
             return encode_predict_response(outputs, encode_model_spec(spec.name, model.version, signature))
 
-    def classify(self, request: classification_pb2.ClassificationRequest, context):
+    def _examples_call(self, request, context, run, response_type):
+        """Classify and Regress: the same steps around a different head."""
         _require_model_spec(request)
         spec = request.model_spec
         with servable_for_spec(self.core, spec) as model:
             _deadline_check(context)
-            signature, result = inference.classify(model, spec.signature_name, request.input)
-            response = classification_pb2.ClassificationResponse(result=result)
+            signature, result = run(model, spec.signature_name, request.input)
+            response = response_type(result=result)
             _set_model_spec(response.model_spec, spec.name, model.version, signature)
             return response
 
+    def classify(self, request: classification_pb2.ClassificationRequest, context):
+        return self._examples_call(
+            request, context, inference.classify, classification_pb2.ClassificationResponse
+        )
+
     def regress(self, request: regression_pb2.RegressionRequest, context):
-        _require_model_spec(request)
-        spec = request.model_spec
-        with servable_for_spec(self.core, spec) as model:
-            _deadline_check(context)
-            signature, result = inference.regress(model, spec.signature_name, request.input)
-            response = regression_pb2.RegressionResponse(result=result)
-            _set_model_spec(response.model_spec, spec.name, model.version, signature)
-            return response
+        return self._examples_call(request, context, inference.regress, regression_pb2.RegressionResponse)
 
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest, context):
         if not request.tasks:

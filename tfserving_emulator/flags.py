@@ -191,6 +191,7 @@ class Flags:
     per_process_gpu_memory_fraction: float = 0.0
     saved_model_tags: str = "serve"
     grpc_channel_arguments: str = ""
+    grpc_max_threads: int = 0
     enable_model_warmup: bool = True
     monitoring_config_file: str = ""
     enable_signature_method_name_check: bool = False

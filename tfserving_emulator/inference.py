@@ -8,6 +8,7 @@ They follow ``servables/tensorflow/predict_util.cc``, ``classifier.cc``,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,13 +65,13 @@ def predict(
     (decoding happens after the signature checks, where TF Serving parses tensors).
     """
     name = signature_name or DEFAULT_SIGNATURE
-    signature = model.signature_defs.get(name)
-    if signature is None:
-        raise failed_precondition(f'Serving signature key "{name}" not found.')
-    _verify_inputs_size(signature, inputs)
+    plan = predict_plan(model, name)
+    signature = plan.signature
+    if set(inputs) != plan.input_aliases:
+        _verify_inputs_size(signature, inputs)
 
     feeds: dict[str, np.ndarray] = {}
-    for index, (alias, info) in enumerate(sorted(signature.inputs.items())):
+    for index, (alias, tensor_name, dtype) in enumerate(plan.inputs):
         if alias in inputs:
             value = inputs[alias]
             if to_array is not None:
@@ -78,20 +79,55 @@ def predict(
                     value = to_array(value)
                 except TensorParseError:
                     raise invalid_argument(f"tensor parsing error: {alias}") from None
-            _check_dtype(index, info.dtype, value)
-            feeds[info.name] = value
+            if dtype_of(value) != dtype:
+                _check_dtype(index, dtype, value)
+            feeds[tensor_name] = value
         elif alias in signature.defaults:
-            feeds[info.name] = to_ndarray(signature.defaults[alias])
+            feeds[tensor_name] = to_ndarray(signature.defaults[alias])
         else:
             raise invalid_argument(
-                f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no "
+                f"Signature input alias: {alias}(feed name: {tensor_name}) not found in request and no "
                 f"default value provided. Inputs expected to be in the request {{{_join(inputs)}}}, or "
                 f"default input alias set: {_join(signature.defaults)}"
             )
 
-    aliases = _output_aliases(signature, output_filter)
-    fetched = model.run(feeds, [signature.outputs[a].name for a in aliases], timeout_ms)
+    if output_filter:
+        aliases = _output_aliases(signature, output_filter)
+        fetches = [signature.outputs[a].name for a in aliases]
+    else:
+        aliases, fetches = plan.output_aliases, plan.fetches
+    fetched = model.run(feeds, fetches, timeout_ms)
     return name, dict(zip(aliases, fetched, strict=True))
+
+
+@dataclass(frozen=True)
+class PredictPlan:
+    """What a signature needs, worked out once per loaded version instead of per request."""
+
+    signature: SignatureDef
+    inputs: tuple[tuple[str, str, int], ...]  # (alias, tensor name, dtype), sorted by alias
+    input_aliases: frozenset[str]
+    output_aliases: list[str]
+    fetches: list[str]
+
+
+def predict_plan(model: LoadedModel, name: str) -> PredictPlan:
+    plan = model.plans.get(name)
+    if plan is None:
+        signature = model.signature_defs.get(name)
+        if signature is None:
+            raise failed_precondition(f'Serving signature key "{name}" not found.')
+        inputs = tuple((a, i.name, i.dtype) for a, i in sorted(signature.inputs.items()))
+        outputs = sorted(signature.outputs)
+        plan = PredictPlan(
+            signature,
+            inputs,
+            frozenset(signature.inputs),
+            outputs,
+            [signature.outputs[a].name for a in outputs],
+        )
+        model.plans[name] = plan
+    return plan
 
 
 def _check_dtype(index: int, expected: int, value: np.ndarray) -> None:

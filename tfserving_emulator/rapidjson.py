@@ -39,6 +39,11 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+try:  # a much faster first try at plain documents; the parser below does without it
+    import orjson
+except ImportError:  # pragma: no cover - orjson is in requirements.txt
+    orjson = None
+
 # GetParseError_En (rapidjson/error/en.h), by the ParseErrorCode names of reader.h.
 DOCUMENT_EMPTY = "The document is empty."
 VALUE_INVALID = "Invalid value."
@@ -654,9 +659,7 @@ def _has_surrogate(value: object) -> bool:
 def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, bool]:
     """The C decoder's result, if it is RapidJSON's; second item: whether every double
     is exactly RapidJSON's (False only when ``exact_numbers`` is off and it matters)."""
-    text = body[start:].decode("utf-8")
-    first = len(text) - len(text.lstrip(" \t\n\r"))
-    if first == len(text) or text[first] != "{":
+    if body[start:].lstrip(b" \t\n\r")[:1] != b"{":
         # Top-level scalars and arrays are errors for TF Serving anyway; also, at the
         # root Python accepts "1." or "1e" (trailing junk) where RapidJSON fails.
         raise _UseExactParser
@@ -664,7 +667,18 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
     # A literal with fewer than 14 digits and a one-digit exponent converts exactly
     # (one IEEE operation on exact operands), so the C decoder's value is RapidJSON's.
     long_literals = b"0" * 14 in shape or b"e00" in shape or b"e+00" in shape
+    if b"e000" in shape or b"e+000" in shape:
+        # A three-digit exponent may be "too big" for RapidJSON even on a zero ("0e999"),
+        # where correct rounding quietly gives 0.0: only the exact numbers can tell.
+        exact_numbers = True
     parse_int = _int_literal if b"0" * 19 in shape else None  # integers past uint64
+    plain = not parse_int and not (long_literals and exact_numbers)
+    if plain and orjson is not None and b"\\" not in body:
+        value = _parse_with_orjson(body, start)
+        if value is not None:
+            return value, exact_numbers or not long_literals
+    text = body[start:].decode("utf-8")
+    first = len(text) - len(text.lstrip(" \t\n\r"))
     if long_literals and exact_numbers:
         literals = list(set(_FLOAT_LITERAL.findall(text)))
         table = dict(zip(literals, _doubles_like_rapidjson(literals), strict=True)) if literals else {}
@@ -681,6 +695,26 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
     if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
         raise _UseExactParser
     return value, exact_numbers or not long_literals
+
+
+def _parse_with_orjson(body: bytes, start: int) -> dict | None:
+    """orjson's result for a body without escapes (so without surrogates) when it is the
+    C decoder's, else None.
+
+    orjson refuses everything the C decoder might get wrong (trailing bytes, NaN, invalid
+    UTF-8) and reads numbers the same way (integers up to 64 bits, correctly rounded
+    doubles), but a repeated key keeps its last value. Every member puts one ':' outside
+    strings, and without escapes every ':' in a string is a literal one, so the document
+    has no repeated key exactly when writing it back gives as many ':' as the body has:
+    a dropped member would take its ':' (and any in its strings) with it.
+    """
+    try:
+        value = orjson.loads(memoryview(body)[start:])
+    except orjson.JSONDecodeError:
+        return None
+    if orjson.dumps(value).count(b":") != body.count(b":", start):
+        return None
+    return value
 
 
 def _skip_byte_order_mark(body: bytes) -> int:

@@ -100,6 +100,8 @@ class LoadedModel:
         self.meta_graph: meta_graph_pb2.MetaGraphDef = meta_graph
         self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
         self._callables: dict[tuple, object] = {}
+        # Per-signature request plans, filled by inference.predict_plan.
+        self.plans: dict[str, object] = {}
         self._callables_lock = threading.Lock()
         # In-flight requests; unloading waits for them (TF Serving's servable handles do the same).
         self._users = 0

@@ -9,6 +9,9 @@ fields, never ``tensor_content``, so clients reading ``float_val`` work.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
@@ -59,7 +62,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = tuple(d.size for d in shape_proto.dim)
     if any(size < 0 for size in shape):
         raise TensorParseError("negative dimension")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
 
     if proto.dtype == types_pb2.DT_STRING:
         values = list(proto.string_val)
@@ -77,7 +80,8 @@ def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     if proto.dtype == types_pb2.DT_HALF:
         values = np.array(raw, dtype=np.uint16).view(np.float16)
     else:
-        values = np.array(raw, dtype=np_type)
+        # fromiter reads the repeated field without building a Python list first.
+        values = np.fromiter(raw, dtype=np_type, count=len(raw))
     return _fill(values, count, shape, np_type(0))
 
 
@@ -114,7 +118,12 @@ def make_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
 # tag = field_number << 3 | wire_type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 
 
+_SMALL_VARINTS = [bytes([i]) for i in range(128)]
+
+
 def _varint(value: int) -> bytes:
+    if 0 <= value < 128:
+        return _SMALL_VARINTS[value]
     out = bytearray()
     value &= (1 << 64) - 1
     while True:
@@ -163,6 +172,7 @@ def encode_tensor(array: np.ndarray) -> bytes:
     return proto.SerializeToString()
 
 
+@functools.lru_cache(maxsize=1024)
 def encode_model_spec(name: str, version: int | None, signature_name: str | None) -> bytes:
     """Serialized ModelSpec: name = 1, version (Int64Value) = 2, signature_name = 3."""
     out = _field(1, name.encode())

@@ -8,6 +8,7 @@ messages are cut at 1024 characters, as ``grpc_status_util.cc`` does.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent import futures
@@ -176,8 +177,15 @@ def _serialize(message) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
-def build_server(services: Services, address: str, max_workers: int = 32) -> tuple[grpc.Server, int]:
+def default_max_workers() -> int:
+    """Two threads per CPU: enough to overlap network waits and model runs; more threads
+    only take turns on Python's GIL and make every request slower."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def build_server(services: Services, address: str, max_workers: int | None = None) -> tuple[grpc.Server, int]:
     """Create (not start) the gRPC server; returns it and the bound port."""
+    max_workers = max_workers or default_max_workers()
 
     def unary(api: str, method: Callable, request_type):
         def handler(request, context):

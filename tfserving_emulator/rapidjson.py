@@ -635,6 +635,12 @@ for _chars, _shape in ((b"0123456789.", b"0"), (b"eE", b"e"), (b"+-", b"+")):
 _NUMBER_SHAPE = bytes(_NUMBER_SHAPE)
 # Literals that reach parse_float: with a fraction and/or an exponent.
 _FLOAT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)")
+# Digits -> '0', '.' kept, everything else -> ' ': finds long integer literals.
+_INTEGER_SHAPE = bytearray(b" " * 256)
+for _char in b"0123456789":
+    _INTEGER_SHAPE[_char] = 0x30
+_INTEGER_SHAPE[0x2E] = 0x2E
+_INTEGER_SHAPE = bytes(_INTEGER_SHAPE)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -671,7 +677,7 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
         # A three-digit exponent may be "too big" for RapidJSON even on a zero ("0e999"),
         # where correct rounding quietly gives 0.0: only the exact numbers can tell.
         exact_numbers = True
-    parse_int = _int_literal if b"0" * 19 in shape else None  # integers past uint64
+    parse_int = _int_literal if _has_long_integer(body, shape) else None  # past uint64
     plain = not parse_int and not (long_literals and exact_numbers)
     if plain and orjson is not None and b"\\" not in body:
         value = _parse_with_orjson(body, start)
@@ -695,6 +701,13 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
     if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
         raise _UseExactParser
     return value, exact_numbers or not long_literals
+
+
+def _has_long_integer(body: bytes, shape: bytes) -> bool:
+    """Whether the body may hold an integer literal of 19 digits or more (one that may
+    not fit 64 bits). Long fractions ("0.0033444815780967474") are not such literals:
+    their digits follow a '.'."""
+    return b"0" * 19 in shape and b" " + b"0" * 19 in body.translate(_INTEGER_SHAPE)
 
 
 def _parse_with_orjson(body: bytes, start: int) -> dict | None:

@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     services = Services(core, metrics)
     address = f"{flags.bind_address}:{flags.port}"
     try:
-        # Two threads per CPU: enough to overlap network waits and model runs; more threads
-        # only take turns on Python's GIL and make every request slower.
-        threads = flags.grpc_max_threads or 2 * (os.cpu_count() or 1)
-        grpc_server, bound = build_server(services, address, max_workers=threads)
+        grpc_server, bound = build_server(services, address, max_workers=flags.grpc_max_threads or None)
     except RuntimeError as error:
         bound, grpc_error = 0, error
     else:

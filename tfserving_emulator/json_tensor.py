@@ -11,10 +11,12 @@ the caller supplies the signature's inputs and the model's outputs.
 Three things are tuned for speed without changing results: request tensors are built
 with one ``np.array`` call when the JSON is regular and its values obviously convert
 (falling back to TF Serving's element-by-element walk to find and word the first
-problem); long float literals headed for float32 inputs are read with Python's correctly
-rounded parser unless a value sits so close to a float32 rounding boundary that
-RapidJSON's slightly different double could round the other way; and response floats
-are formatted in bulk (``%g``, with numpy deciding which values need ``%.9g``/``%.17g``).
+problem); long float literals headed for float32 inputs are read with correct rounding
+unless a value sits so close to a float32 rounding boundary that RapidJSON's slightly
+different double could round the other way; and response floats are formatted in bulk
+(``%g``, with numpy deciding which values need ``%.9g``/``%.17g``). For a few float32
+values (a request or answer of a row or two) the same checks run value by value in
+plain Python, which beats numpy's fixed cost per call.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import itertools
 import math
 import operator
 import re
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -326,12 +330,26 @@ class _ExactNumbersNeeded(Exception):
     """A nearly-parsed document is not enough: redo the request with exact doubles."""
 
 
+class _BodyMentionsBools:
+    """True when a body spells ``true`` or ``false`` anywhere; searched on first use, as
+    the row-format fast path checks its leaves' types itself and never asks."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+        self._answer: bool | None = None
+
+    def __bool__(self) -> bool:
+        if self._answer is None:
+            self._answer = b"true" in self._body or b"false" in self._body
+        return self._answer
+
+
 @dataclass
 class _Conversion:
     """How request values may be turned into tensors."""
 
     # numpy would silently turn true/false into numbers: only relevant when present.
-    may_hold_bools: bool
+    may_hold_bools: bool | _BodyMentionsBools
     # Doubles came from rapidjson.parse_nearly and may differ from RapidJSON's by a few
     # ulps: only allowed where that provably cannot change the tensor.
     nearly: bool
@@ -374,12 +392,84 @@ def _fast_array(value: object, dtype: int, conversion: _Conversion) -> np.ndarra
         array = np.array(value)
     except (ValueError, OverflowError, TypeError):
         return None  # ragged nesting, or integers numpy cannot hold
+    return _checked_array(array, dtype, conversion)
+
+
+def _fast_vectors(vectors: list, dtype: int, conversion: _Conversion) -> np.ndarray | None:
+    """``_fast_array`` for a list of same-length lists of plain numbers (the row
+    format's ``[x]`` values), or None when that is not what ``vectors`` holds.
+
+    numpy builds such a matrix much faster from one flat list than from the nested one,
+    and infers the same dtype from the same numbers.
+    """
+    if dtype not in _NUMPY_TYPE or dtype == types_pb2.DT_STRING or set(map(type, vectors)) != {list}:
+        return None
+    lengths = set(map(len, vectors))
+    if len(lengths) != 1 or 0 in lengths:
+        return None
+    flat = list(itertools.chain.from_iterable(vectors))
+    leaf_types = set(map(type, flat))
+    if not leaf_types <= {float, int}:
+        return None  # nested lists, strings, bools, null: the general path decides
+    if leaf_types == {float} and dtype == types_pb2.DT_FLOAT:
+        array = _few_float32(flat, conversion)
+        if array is not None:
+            return array.reshape(len(vectors), lengths.pop())
+    try:
+        array = np.array(flat)
+    except OverflowError:
+        return None  # integers numpy cannot hold
+    array = _checked_array(array, dtype, conversion, leaves_are_numbers=True)
+    return None if array is None else array.reshape(len(vectors), lengths.pop())
+
+
+# Up to this many values, per-value Python beats numpy's fixed cost per call.
+_SCALAR_LIMIT = 64
+_AS_FLOAT32 = struct.Struct("<f")
+_FLOAT32_BITS = struct.Struct("<I")
+
+
+def _few_float32(doubles: list[float], conversion: _Conversion) -> np.ndarray | None:
+    """``_checked_array`` for a few doubles headed for a float32 input, value by value,
+    when all of them are zero or of a moderate size (not beyond ``_MAX_EXACT_INT``, not
+    near the ends of the float32 range); None otherwise (numpy then decides).
+
+    Raises ``_ExactNumbersNeeded`` exactly where ``_float32_rounding_is_certain`` fails.
+    """
+    if len(doubles) > _SCALAR_LIMIT:
+        return None
+    max_int = _MAX_EXACT_INT[types_pb2.DT_FLOAT]
+    uncertain = False
+    for value in doubles:
+        magnitude = abs(value)
+        if not (magnitude == 0.0 or 1e-30 < magnitude <= max_int):
+            return None  # also NaN
+        if conversion.nearly and magnitude:
+            # The two float32 midpoints around the rounded value, each a sum of two
+            # adjacent float32 values halved: exact in double, as in numpy.
+            bits = _FLOAT32_BITS.unpack(_AS_FLOAT32.pack(magnitude))[0]
+            rounded = _AS_FLOAT32.unpack(_FLOAT32_BITS.pack(bits))[0]
+            above = (rounded + _AS_FLOAT32.unpack(_FLOAT32_BITS.pack(bits + 1))[0]) / 2
+            below = (rounded + _AS_FLOAT32.unpack(_FLOAT32_BITS.pack(bits - 1))[0]) / 2
+            margin = _NEARLY_ULPS * math.ulp(magnitude)
+            uncertain |= abs(magnitude - above) <= margin or abs(magnitude - below) <= margin
+    if uncertain:
+        raise _ExactNumbersNeeded
+    return np.array(doubles, dtype=np.float64).astype(np.float32)
+
+
+def _checked_array(
+    array: np.ndarray, dtype: int, conversion: _Conversion, leaves_are_numbers: bool = False
+) -> np.ndarray | None:
+    """The tensor for numpy's reading of a request value, or None if it may differ from
+    TF Serving's (see ``_fast_array``). ``leaves_are_numbers``: the caller made sure no
+    leaf was a bool."""
     kind = array.dtype.kind
     if array.size == 0:
         return array.astype(_NUMPY_TYPE[dtype]) if kind in "fiub" else None
     if dtype == types_pb2.DT_BOOL:
         return array if kind == "b" else None
-    if kind not in "fiu" or conversion.may_hold_bools:
+    if kind not in "fiu" or (not leaves_are_numbers and conversion.may_hold_bools):
         return None  # strings/objects/None, or bools that numpy would have cast to numbers
     if dtype in _MAX_EXACT_INT:
         max_int = _MAX_EXACT_INT[dtype]
@@ -473,7 +563,7 @@ def fill_predict_request(
     order of errors is TF Serving's.
     """
     lookup = _OneLookup(get_input_infos)
-    may_hold_bools = b"true" in body or b"false" in body
+    may_hold_bools = _BodyMentionsBools(body)
     doc, exact = _parse_object(body, exact_numbers=False)
     if not exact:
         # Long float literals were read with correct rounding: enough for float32 inputs
@@ -650,7 +740,10 @@ def _instances_fast(
         return None
     tensors = {}
     for name in names:
-        array = _fast_array(list(map(operator.itemgetter(name), rows)), dtypes[name], conversion)
+        column = list(map(operator.itemgetter(name), rows))
+        array = _fast_vectors(column, dtypes[name], conversion)
+        if array is None:
+            array = _fast_array(column, dtypes[name], conversion)
         if array is None:
             return None
         tensors[name] = array
@@ -770,6 +863,10 @@ def _decimal_texts(values: np.ndarray) -> list[str]:
     formatted once: which ones need the long form is worked out with numpy first.
     """
     flat = values.reshape(-1)
+    if flat.dtype == np.float32:
+        texts = _float32_texts_quick(flat)
+        if texts is not None:
+            return texts
     finite = np.isfinite(flat)
     as_double = flat.astype(np.float64)
     if flat.dtype == np.float32:
@@ -796,6 +893,51 @@ def _decimal_texts(values: np.ndarray) -> list[str]:
     return texts.tolist()
 
 
+# Float32 values this far from the ends of the normal range have a 6-digit decimal
+# that reads back as a double inside the normal float32 range too.
+_QUICK_FLOAT32_RANGE = (1e-37, 3.4e38)
+# A double exactly halfway between two normal float32 values: of its 52 fraction bits,
+# the 29 that float32 drops read 1000...0.
+_DROPPED_BITS, _HALFWAY = (1 << 29) - 1, 1 << 28
+_DOUBLE_STRUCT = struct.Struct("<d")
+_DOUBLE_BITS = struct.Struct("<Q")
+
+
+def _float32_texts_quick(flat: np.ndarray) -> list[str] | None:
+    """``_decimal_texts`` of a few float32 values, one by one in plain Python (numpy's
+    fixed cost per call dominates for small arrays); None for a larger array, or when a
+    value needs the careful path (see ``_float32_text_quick``)."""
+    if flat.size > _SCALAR_LIMIT:
+        return None
+    texts = []
+    for value in flat.tolist():
+        text = _float32_text_quick(value)
+        if text is None:
+            return None
+        texts.append(text)
+    return texts
+
+
+def _float32_text_quick(value: float) -> str | None:
+    """``WriteDecimal`` of one float32 (held in a Python float) that is zero or in the
+    normal range, the ``%g`` text read back by Python itself; None for any other value,
+    or when the read-back double lands exactly halfway between two float32 values, where
+    rounding it again could differ from rounding the decimal (``_nearest_float32``)."""
+    if value == 0.0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if not _QUICK_FLOAT32_RANGE[0] < abs(value) < _QUICK_FLOAT32_RANGE[1]:
+        return None  # also NaN
+    text = f"{value:g}"
+    back = float(text)
+    if _DOUBLE_BITS.unpack(_DOUBLE_STRUCT.pack(back))[0] & _DROPPED_BITS == _HALFWAY:
+        return None
+    if _AS_FLOAT32.unpack(_AS_FLOAT32.pack(back))[0] != value:
+        text = f"{value:.9g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
 def _six_digits_read_back_float32(flat: np.ndarray, finite: np.ndarray) -> np.ndarray:
     """Which float32 values survive ``%g`` and ``absl::SimpleAtof`` unchanged.
 
@@ -812,10 +954,10 @@ def _six_digits_read_back_float32(flat: np.ndarray, finite: np.ndarray) -> np.nd
     k = 5 - np.nan_to_num(exponent, nan=99, posinf=99, neginf=99).astype(np.int64)
     m = np.zeros(flat.size)
     for _ in range(2):  # log10 may be off by one next to a power of ten; correct it
-        scale = np.array(_POW10_TABLE)[np.clip(k, 0, 22)]
+        scale = _POW10_ARRAY[np.clip(k, 0, 22)]
         m = np.rint(magnitude * scale)
         k = np.where(m < 1e5, k + 1, np.where(m >= 1e6, k - 1, k))
-    scale = np.array(_POW10_TABLE)[np.clip(k, 0, 22)]
+    scale = _POW10_ARRAY[np.clip(k, 0, 22)]
     m = np.rint(magnitude * scale)
     usable = finite & (magnitude > 0.0) & (k >= 0) & (k <= 12) & (m >= 1e5) & (m <= 1e6)
     decimal = np.copysign(m / scale, flat)
@@ -840,7 +982,7 @@ def _six_digits_read_back_float64(as_double: np.ndarray, finite: np.ndarray) -> 
     return short
 
 
-_POW10_TABLE = [10.0**n for n in range(23)]
+_POW10_ARRAY = np.array([10.0**n for n in range(23)])
 
 
 def _fraction(m: int, k: int, sign_of: float):

@@ -14,9 +14,10 @@ answer with its ``PrettyWriter``. Clients see RapidJSON's behaviour directly:
 * the writer's layout (4-space indent, the single-line-array mode) and its shortest
   number text (Grisu2) show up byte for byte in responses and error messages.
 
-Parsing has a fast path: Python's C ``json`` decoder, used only for inputs where it is
-provably equivalent, and an exact (slower) port of the iterative parser for everything
-else, including every error. Number literals long enough for RapidJSON's arithmetic to
+Parsing has fast paths: orjson (when installed) for plain bodies it provably reads
+alike, then Python's C ``json`` decoder, used only for inputs where it is provably
+equivalent, and an exact (slower) port of the iterative parser for everything else,
+including every error. Number literals long enough for RapidJSON's arithmetic to
 differ from correct rounding are converted with a vectorised copy of that arithmetic.
 
 Parsed values use plain Python types: ``dict`` (or :class:`JsonObject` when a key
@@ -635,12 +636,6 @@ for _chars, _shape in ((b"0123456789.", b"0"), (b"eE", b"e"), (b"+-", b"+")):
 _NUMBER_SHAPE = bytes(_NUMBER_SHAPE)
 # Literals that reach parse_float: with a fraction and/or an exponent.
 _FLOAT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)")
-# Digits -> '0', '.' kept, everything else -> ' ': finds long integer literals.
-_INTEGER_SHAPE = bytearray(b" " * 256)
-for _char in b"0123456789":
-    _INTEGER_SHAPE[_char] = 0x30
-_INTEGER_SHAPE[0x2E] = 0x2E
-_INTEGER_SHAPE = bytes(_INTEGER_SHAPE)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -673,16 +668,15 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
     # A literal with fewer than 14 digits and a one-digit exponent converts exactly
     # (one IEEE operation on exact operands), so the C decoder's value is RapidJSON's.
     long_literals = b"0" * 14 in shape or b"e00" in shape or b"e+00" in shape
+    if not (long_literals and exact_numbers) and orjson is not None and b"\\" not in body:
+        value = _parse_canonical(body, start)
+        if value is not None:
+            return value, exact_numbers or not long_literals
     if b"e000" in shape or b"e+000" in shape:
         # A three-digit exponent may be "too big" for RapidJSON even on a zero ("0e999"),
         # where correct rounding quietly gives 0.0: only the exact numbers can tell.
         exact_numbers = True
-    parse_int = _int_literal if _has_long_integer(body, shape) else None  # past uint64
-    plain = not parse_int and not (long_literals and exact_numbers)
-    if plain and orjson is not None and b"\\" not in body:
-        value = _parse_with_orjson(body, start)
-        if value is not None:
-            return value, exact_numbers or not long_literals
+    parse_int = _int_literal if b"0" * 19 in shape else None  # integers past uint64
     text = body[start:].decode("utf-8")
     first = len(text) - len(text.lstrip(" \t\n\r"))
     if long_literals and exact_numbers:
@@ -703,29 +697,26 @@ def _parse_fast(body: bytes, start: int, exact_numbers: bool) -> tuple[object, b
     return value, exact_numbers or not long_literals
 
 
-def _has_long_integer(body: bytes, shape: bytes) -> bool:
-    """Whether the body may hold an integer literal of 19 digits or more (one that may
-    not fit 64 bits). Long fractions ("0.0033444815780967474") are not such literals:
-    their digits follow a '.'."""
-    return b"0" * 19 in shape and b" " + b"0" * 19 in body.translate(_INTEGER_SHAPE)
+_JSON_WHITESPACE = b" \t\n\r"
 
 
-def _parse_with_orjson(body: bytes, start: int) -> dict | None:
-    """orjson's result for a body without escapes (so without surrogates) when it is the
-    C decoder's, else None.
+def _parse_canonical(body: bytes, start: int) -> dict | None:
+    """orjson's reading of a body without escapes, when it provably equals the C decoder's;
+    else None.
 
-    orjson refuses everything the C decoder might get wrong (trailing bytes, NaN, invalid
-    UTF-8) and reads numbers the same way (integers up to 64 bits, correctly rounded
-    doubles), but a repeated key keeps its last value. Every member puts one ':' outside
-    strings, and without escapes every ':' in a string is a literal one, so the document
-    has no repeated key exactly when writing it back gives as many ':' as the body has:
-    a dropped member would take its ':' (and any in its strings) with it.
+    orjson is fast but differs at the edges: a repeated key keeps its last value, and an
+    integer past 64 bits becomes a double. So it is trusted only when writing its result
+    back gives the body itself, whitespace aside: then every member is there (none was
+    dropped as a repeat) and every number literal is exactly how orjson writes the value
+    it read (an integer as an integer, "0.5" not "5e-1", no "0e999" read as 0.0), which
+    the C decoder reads the same way. Without escapes, orjson writes strings back as they
+    came; one holding whitespace never matches and takes the slower path.
     """
     try:
         value = orjson.loads(memoryview(body)[start:])
     except orjson.JSONDecodeError:
         return None
-    if orjson.dumps(value).count(b":") != body.count(b":", start):
+    if orjson.dumps(value) != body.translate(None, _JSON_WHITESPACE)[start:]:
         return None
     return value
 

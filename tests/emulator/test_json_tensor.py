@@ -847,3 +847,74 @@ def test_error_body():
 def test_error_body_keeps_raw_request_bytes():
     message = error(b'{"instances": [{"k\xff": 1.0}]}', x=FLOAT)[1]
     assert jt.make_error_body(message).endswith(b'JSON object: does not have named input: k\xff"\n}')
+
+
+# -- quick paths for a few values ---------------------------------------------------------
+
+
+def test_a_zero_with_a_too_big_exponent_is_a_parse_error_among_long_literals():
+    assert error(b'{"instances": [0.9948195629497427, 0e999]}', x=FLOAT) == (
+        "INVALID_ARGUMENT",
+        "JSON Parse error: Number too big to be stored in double. at offset: 35",
+    )
+
+
+def careful_texts(array: np.ndarray, monkeypatch) -> list[str]:
+    with monkeypatch.context() as patch:
+        patch.setattr(jt, "_float32_texts_quick", lambda flat: None)
+        return jt._decimal_texts(array)
+
+
+@pytest.mark.parametrize("value", [67108896.0, 67108904.0, 67109104.0])
+def test_a_read_back_on_a_float32_midpoint_takes_the_careful_path(value, monkeypatch):
+    # "%g" gives 6.71089e+07 = 67108900, exactly halfway between two float32 values.
+    assert jt._float32_text_quick(value) is None
+    array = np.array([value], dtype=np.float32)
+    assert jt._decimal_texts(array) == careful_texts(array, monkeypatch)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(width=32), min_size=1, max_size=70))
+def test_quick_float32_texts_equal_the_careful_ones(values):
+    array = np.array(values, dtype=np.float32)
+    quick = jt._float32_texts_quick(array)
+    if quick is not None:
+        with pytest.MonkeyPatch.context() as patch:
+            assert quick == careful_texts(array, patch)
+
+
+def midpoint_neighbours(value: float) -> list[float]:
+    """Doubles within a few dozen ulps of the float32 midpoint above ``value``."""
+    rounded = np.float32(value)
+    midpoint = (float(rounded) + float(np.nextafter(rounded, np.float32(np.inf)))) / 2
+    return [midpoint + k * math.ulp(midpoint) for k in range(-40, 41, 8)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=-3e7, max_value=3e7),
+            st.floats(min_value=-1e3, max_value=1e3).flatmap(
+                lambda v: st.sampled_from(midpoint_neighbours(v))
+            ),
+            st.sampled_from([0.0, -0.0, 1e-31, 1e-29, 16777215.0, 16777216.0, math.nan, math.inf]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_few_float32_values_checked_in_python_like_numpy(values, nearly):
+    conversion = jt._Conversion(may_hold_bools=False, nearly=nearly)
+
+    def outcome(convert):
+        try:
+            array = convert()
+        except jt._ExactNumbersNeeded:
+            return "exact numbers needed"
+        return None if array is None else array.tobytes()
+
+    quick = outcome(lambda: jt._few_float32(values, conversion))
+    if quick is not None:
+        assert quick == outcome(lambda: jt._checked_array(np.array(values), FLOAT, conversion))

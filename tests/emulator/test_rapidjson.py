@@ -307,3 +307,96 @@ def test_vectorised_doubles_equal_the_scalar_parser(literals):
     if valid:
         expected = [bits(rj.scan_number(lit.encode(), 0)[0]) for lit in valid]
         assert [bits(v) for v in rj._doubles_like_rapidjson(valid)] == expected
+
+
+# -- the orjson first try ------------------------------------------------------------------
+
+
+needs_orjson = pytest.mark.skipif(rj.orjson is None, reason="orjson is not installed")
+
+
+def compact(value) -> str:
+    """JSON as orjson writes it (no spaces), so that the orjson first try applies."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(compact, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{compact(v)}" for k, v in value.items()) + "}"
+    return dumps(value)
+
+
+@needs_orjson
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1,"a":2}',  # a repeated key: orjson keeps the last value
+        b'{"a":18446744073709551616}',  # past uint64: orjson reads a double
+        b'{"a":0e999}',  # orjson reads 0.0; RapidJSON says "too big"
+        b'{"a":NaN}',
+        b'{"a":1e-05}',  # orjson writes 1e-5: not provably read alike, so not trusted
+        b'{"a":"x y"}',  # whitespace inside a string
+        b'{"a":1}x',
+    ],
+)
+def test_orjson_is_not_trusted_where_it_could_differ(body):
+    assert rj._parse_canonical(body, 0) is None
+
+
+@needs_orjson
+def test_orjson_is_trusted_for_plain_documents():
+    body = b'{"signature_name": "your_prediction", "instances": [{"x": [-1.0], "y": [0.5, 2]}]}'
+    assert rj._parse_canonical(body, 0) == json.loads(body)
+
+
+def test_nearly_parse_refuses_a_zero_with_a_too_big_exponent():
+    with pytest.raises(rj.ParseError) as err:
+        rj.parse_nearly(b'{"v": [0.9948195629497427, 0e999]}')
+    assert (err.value.text, err.value.offset) == (rj.NUMBER_TOO_BIG, 27)
+
+
+def test_repeated_keys_in_a_compact_body_keep_the_first_value():
+    doc, exact = rj.parse_nearly(b'{"instances":[1],"instances":[2]}')
+    assert (type(doc), doc["instances"], rj.member_count(doc), exact) == (rj.JsonObject, [1], 2, True)
+
+
+def nearly_kinds(value, doubles: list[float]):
+    """``kinds`` with every double replaced by a marker and collected in ``doubles``
+    (parse_nearly may be a few ulps away from RapidJSON for long literals)."""
+    if isinstance(value, float):
+        doubles.append(value)
+        return "double"
+    if isinstance(value, list):
+        return [nearly_kinds(item, doubles) for item in value]
+    if isinstance(value, dict):
+        return [(kinds(key), nearly_kinds(member, doubles)) for key, member in rj.members(value)]
+    return kinds(value)
+
+
+def close_doubles(found: list[float], expected: list[float]) -> bool:
+    return len(found) == len(expected) and all(
+        a == b or math.isclose(a, b, rel_tol=1e-14) for a, b in zip(found, expected, strict=True)
+    )
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c d"]), json_values), max_size=5),
+    st.booleans(),
+)
+def test_nearly_parse_equals_exact_parser(members, spaced):
+    write = dumps if spaced else compact
+    body = ("{" + ",".join(f"{json.dumps(k)}:{write(v)}" for k, v in members) + "}").encode()
+
+    try:
+        value, exact = rj.parse_nearly(body)
+    except rj.ParseError as err:
+        with pytest.raises(rj.ParseError) as exact_err:
+            rj._parse_exact(body, 0)
+        assert (exact_err.value.text, exact_err.value.offset) == (err.text, err.offset)
+        return
+    expected = rj._parse_exact(body, 0)
+    if exact:
+        assert kinds(value) == kinds(expected)
+    else:
+        found_doubles, expected_doubles = [], []
+        assert nearly_kinds(value, found_doubles) == nearly_kinds(expected, expected_doubles)
+        assert close_doubles(found_doubles, expected_doubles)

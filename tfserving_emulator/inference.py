@@ -79,8 +79,9 @@ def predict(
                     value = to_array(value)
                 except TensorParseError:
                     raise invalid_argument(f"tensor parsing error: {alias}") from None
-            if dtype_of(value) != dtype:
-                _check_dtype(index, dtype, value)
+            actual = dtype_of(value)
+            if actual != dtype:
+                _check_dtype(index, dtype, actual)
             feeds[tensor_name] = value
         elif alias in signature.defaults:
             feeds[tensor_name] = to_ndarray(signature.defaults[alias])
@@ -130,9 +131,8 @@ def predict_plan(model: LoadedModel, name: str) -> PredictPlan:
     return plan
 
 
-def _check_dtype(index: int, expected: int, value: np.ndarray) -> None:
+def _check_dtype(index: int, expected: int, actual: int) -> None:
     """The session's own feed check (``DirectSession``), worded as TF Serving returns it."""
-    actual = dtype_of(value)
     if expected not in (actual, types_pb2.DT_INVALID):
         raise invalid_argument(
             f"Expects arg[{index}] to be {tf_type_string(expected)} but {tf_type_string(actual)} is provided"
@@ -247,7 +247,7 @@ def _classification_result(
             raise invalid_argument(
                 f"Expected Tensor shape: [batch_size num_classes] but got {_shape_debug(tensor)}"
             )
-        actual = "DT_STRING" if tensor.dtype == object else dtype_name(_tf_dtype(tensor))
+        actual = dtype_name(dtype_of(tensor))
         if actual != dtype:
             raise invalid_argument(f"Expected {label} Tensor of {dtype}. Got: {actual}")
         if tensor.shape[0] != num_examples:
@@ -285,15 +285,11 @@ def _regression_result(
             f"Input batch size did not match output batch size: {num_examples} vs. {output.shape[0]}"
         )
     if output.dtype != np.float32:
-        raise invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {dtype_name(_tf_dtype(output))}")
+        raise invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {dtype_name(dtype_of(output))}")
     result = regression_pb2.RegressionResult()
     for value in output.reshape(-1).tolist():
         result.regressions.add().value = value
     return result
-
-
-def _tf_dtype(array: np.ndarray) -> int:
-    return dtype_of(array)
 
 
 def _run_examples(model, input_tensor: str, output_tensors: list[str], model_input, timeout_ms):

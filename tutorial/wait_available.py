@@ -66,7 +66,8 @@ def check_status(url: str) -> tuple[bool, str]:
     return False, summary or "no versions listed yet"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -97,7 +98,7 @@ def _container_running(name: str) -> bool:
 
 def check_server_alive(pid: int | None, container: str | None) -> None:
     """Raise ServerGone when the process or container we are waiting for has exited."""
-    if pid is not None and not _pid_alive(pid):
+    if pid is not None and not pid_alive(pid):
         raise ServerGone(f"the server process (pid {pid}) exited")
     if container is not None and not _container_running(container):
         raise ServerGone(f"the container {container} exited")

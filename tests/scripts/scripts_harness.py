@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tutorial.wait_available import pid_alive
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 FAKES = HERE / "fakes"
@@ -68,32 +70,15 @@ def make_placeholder_model(base: Path, name: str, version: str = "1") -> Path:
     return version_dir
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """An exited process its parent has not reaped yet (Linux /proc; elsewhere: never)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].startswith("Z")
-
-
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
     """Stop a process this sandbox started (SIGTERM, then SIGKILL)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 

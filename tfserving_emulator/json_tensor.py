@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import itertools
 import math
 import operator
@@ -35,8 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from . import rapidjson
+from . import flat_instances, rapidjson
 from .errors import ServingError, invalid_argument, unimplemented
+from .number_text import DROPPED_BITS, HALFWAY, SCALAR_LIMIT, decimal_format, decimal_text, decimal_texts
 from .rapidjson import PrettyWriter, member_count, members, quote, string_bytes
 
 # Error messages quote the request as pretty JSON, cut at this many bytes.
@@ -110,8 +112,8 @@ def _json_value_to_string(value: object) -> str:
     """
     if type(value) is float:
         if -3.4028234e38 <= value <= 3.4028234e38:  # Value::IsFloat()
-            return _decimal_text(float(np.float32(value)), np.float32)
-        return _decimal_text(value, np.float64)
+            return decimal_text(float(np.float32(value)), np.float32)
+        return decimal_text(value, np.float64)
     writer = PrettyWriter(single_line_arrays=True, limit=MAX_JSON_DEBUG_STRING_BYTES)
     with contextlib.suppress(rapidjson.WriterFull):  # the rest would be cut off anyway
         rapidjson.write_value(writer, value)
@@ -330,18 +332,25 @@ class _ExactNumbersNeeded(Exception):
     """A nearly-parsed document is not enough: redo the request with exact doubles."""
 
 
-class _BodyMentionsBools:
-    """True when a body spells ``true`` or ``false`` anywhere; searched on first use, as
-    the row-format fast path checks its leaves' types itself and never asks."""
+class _OnDemand:
+    """A bool worked out on first use (and only then)."""
 
-    def __init__(self, body: bytes):
-        self._body = body
+    def __init__(self, work_out: Callable[[], bool]):
+        self._work_out = work_out
         self._answer: bool | None = None
 
     def __bool__(self) -> bool:
         if self._answer is None:
-            self._answer = b"true" in self._body or b"false" in self._body
+            self._answer = bool(self._work_out())
         return self._answer
+
+
+class _BodyMentionsBools(_OnDemand):
+    """True when a body spells ``true`` or ``false`` anywhere; searched on first use, as
+    the row-format fast path checks its leaves' types itself and never asks."""
+
+    def __init__(self, body: bytes):
+        super().__init__(lambda: b"true" in body or b"false" in body)
 
 
 @dataclass
@@ -349,20 +358,43 @@ class _Conversion:
     """How request values may be turned into tensors."""
 
     # numpy would silently turn true/false into numbers: only relevant when present.
-    may_hold_bools: bool | _BodyMentionsBools
-    # Doubles came from rapidjson.parse_nearly and may differ from RapidJSON's by a few
-    # ulps: only allowed where that provably cannot change the tensor.
-    nearly: bool
+    may_hold_bools: bool | _OnDemand
+    # Doubles came from rapidjson.parse_nearly (or flat_instances) and may differ from
+    # RapidJSON's by a few ulps: only allowed where that provably cannot change the tensor.
+    nearly: bool | _OnDemand
 
 
 # RapidJSON's normal-precision strtod is within a few ulps of the correctly rounded double
 # (5 at most over 300,000 random literals); this margin is far beyond that.
 _NEARLY_ULPS = 32
+# Bits (sign dropped) of the doubles whose float32 is normal and below 2**127.
+_NO_SIGN = np.uint64((1 << 63) - 1)
+_FLOAT32_NORMAL_BITS = (np.uint64((1023 - 126) << 52), np.uint64(((1023 + 127) << 52) - 1))
+_DROPPED = np.uint64(DROPPED_BITS)
+_NEAR_HALFWAY = np.uint64(HALFWAY - _NEARLY_ULPS)
 
 
 def _float32_rounding_is_certain(doubles: np.ndarray) -> bool:
     """Whether every double rounds to the same float32, and passes the float range test
     the same way, as any double within ``_NEARLY_ULPS`` of it."""
+    bits = np.ascontiguousarray(doubles, dtype=np.float64).view(np.uint64) & _NO_SIGN
+    # Where float32 is normal and far from overflow, float32 values are the doubles whose
+    # 29 lowest significand bits are 0, midpoints those reading 1000...0 (2**28): the
+    # distance to a midpoint in ulps is plain integer arithmetic on the bits (unsigned
+    # wrap-around folds both sides of the midpoint into one comparison).
+    normal = (bits - _FLOAT32_NORMAL_BITS[0]) <= _FLOAT32_NORMAL_BITS[1] - _FLOAT32_NORMAL_BITS[0]
+    near = ((bits & _DROPPED) - _NEAR_HALFWAY) <= np.uint64(2 * _NEARLY_ULPS)
+    if (normal & near).any():
+        return False
+    if normal.all():
+        return True
+    unusual = ~normal & (bits != 0)  # zeros are certain
+    return not unusual.any() or _float32_rounding_is_certain_at_the_edges(doubles.reshape(-1)[unusual.reshape(-1)])
+
+
+def _float32_rounding_is_certain_at_the_edges(doubles: np.ndarray) -> bool:
+    """``_float32_rounding_is_certain`` for zeros, subnormals, huge values, NaN and
+    infinities: the two float32 neighbours worked out with numpy."""
     magnitude = np.abs(doubles)
     relevant = np.isfinite(doubles) & (magnitude > 1e-300)  # tinier doubles all give +-0
     values = doubles[relevant]
@@ -423,8 +455,6 @@ def _fast_vectors(vectors: list, dtype: int, conversion: _Conversion) -> np.ndar
     return None if array is None else array.reshape(len(vectors), lengths.pop())
 
 
-# Up to this many values, per-value Python beats numpy's fixed cost per call.
-_SCALAR_LIMIT = 64
 _AS_FLOAT32 = struct.Struct("<f")
 _FLOAT32_BITS = struct.Struct("<I")
 
@@ -436,7 +466,7 @@ def _few_float32(doubles: list[float], conversion: _Conversion) -> np.ndarray | 
 
     Raises ``_ExactNumbersNeeded`` exactly where ``_float32_rounding_is_certain`` fails.
     """
-    if len(doubles) > _SCALAR_LIMIT:
+    if len(doubles) > SCALAR_LIMIT:
         return None
     max_int = _MAX_EXACT_INT[types_pb2.DT_FLOAT]
     uncertain = False
@@ -464,6 +494,8 @@ def _checked_array(
     """The tensor for numpy's reading of a request value, or None if it may differ from
     TF Serving's (see ``_fast_array``). ``leaves_are_numbers``: the caller made sure no
     leaf was a bool."""
+    if dtype not in _NUMPY_TYPE or dtype == types_pb2.DT_STRING:
+        return None
     kind = array.dtype.kind
     if array.size == 0:
         return array.astype(_NUMPY_TYPE[dtype]) if kind in "fiub" else None
@@ -477,14 +509,14 @@ def _checked_array(
             if int(array.min()) < -max_int or int(array.max()) > max_int:
                 return None
             return array.astype(_NUMPY_TYPE[dtype])
-        if conversion.nearly and (dtype == types_pb2.DT_DOUBLE or not _float32_rounding_is_certain(array)):
+        # ``nearly`` last: it may be worked out on demand.
+        if (dtype == types_pb2.DT_DOUBLE or not _float32_rounding_is_certain(array)) and conversion.nearly:
             raise _ExactNumbersNeeded
         # Integers and doubles look alike here; a large integral value may have been an
         # integer literal (IsLosslessDecimal refuses those), so let the walk decide.
-        with np.errstate(invalid="ignore"):
-            large = np.abs(array) > max_int
-        if large.any():
-            big = array[large]
+        magnitude = np.abs(array)
+        if not magnitude.max() <= max_int:  # also NaN
+            big = array[~(magnitude <= max_int)]
             if not np.isfinite(big).all() or (big == np.floor(big)).any():
                 return None
             if dtype == types_pb2.DT_FLOAT and (np.abs(big) > _FLT_MAX).any():
@@ -563,6 +595,11 @@ def fill_predict_request(
     order of errors is TF Serving's.
     """
     lookup = _OneLookup(get_input_infos)
+    flat = flat_instances.parse(body) if len(body) >= flat_instances.WORTH_IT_BYTES else None
+    if flat is not None:
+        request = _fill_predict_from_flat(flat, lookup)
+        if request is not None:
+            return request
     may_hold_bools = _BodyMentionsBools(body)
     doc, exact = _parse_object(body, exact_numbers=False)
     if not exact:
@@ -578,6 +615,37 @@ def fill_predict_request(
                 raise
         doc, exact = _parse_object(body, exact_numbers=True)
     return _fill_predict(doc, lookup, _Conversion(may_hold_bools, nearly=False))
+
+
+def _fill_predict_from_flat(
+    flat: flat_instances.FlatInstances, lookup: _OneLookup
+) -> PredictRequestJson | None:
+    """The request for a body ``flat_instances`` could read, or None when the general
+    path must decide (a missing or extra key, a value TF Serving would refuse or that
+    RapidJSON might read differently...): that path then also words the error."""
+    infos = lookup(flat.signature_name)  # the body is valid: TF Serving looks up next
+    if not infos or sorted(flat.keys) != sorted(infos):
+        return None
+    conversion = _Conversion(may_hold_bools=False, nearly=_OnDemand(lambda: flat.long_literals))
+    dtypes = {infos[key].dtype for key in flat.keys}
+    try:
+        if len(dtypes) == 1:
+            # One dtype for all (the usual case): check and convert all values at once.
+            converted = _checked_array(flat.values, dtypes.pop(), conversion, leaves_are_numbers=True)
+            if converted is None:
+                return None
+            columns = flat.columns(converted)
+        else:
+            columns = [
+                _checked_array(column, infos[key].dtype, conversion, leaves_are_numbers=True)
+                for key, column in zip(flat.keys, flat.columns(flat.values), strict=True)
+            ]
+    except _ExactNumbersNeeded:
+        return None
+    if any(column is None for column in columns):
+        return None
+    tensors = {key: np.ascontiguousarray(column) for key, column in sorted(zip(flat.keys, columns, strict=True))}
+    return PredictRequestJson(flat.signature_name, tensors, True)
 
 
 def _fill_predict(doc: dict, lookup: _OneLookup, conversion: _Conversion) -> PredictRequestJson:
@@ -847,184 +915,6 @@ def _add_value_to_feature(value: object, name: str, feature) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Number text (WriteDecimal)
-# --------------------------------------------------------------------------------------
-def _decimal_text(value: float, precision_type: type) -> str:
-    """``WriteDecimal`` for one value (``value`` already rounded to ``precision_type``)."""
-    return _decimal_texts(np.array([value], dtype=precision_type))[0]
-
-
-def _decimal_texts(values: np.ndarray) -> list[str]:
-    """``WriteDecimal`` for a whole float32 or float64 array (flattened), vectorised.
-
-    ``absl::StrCat`` gives ``%g`` (6 significant digits); when that does not read back
-    as the same value, ``%.9g`` (float) or ``%.17g`` (double); ``.0`` is added to text
-    with neither '.' nor 'e'; NaN and infinities are the bare tokens. Each value is
-    formatted once: which ones need the long form is worked out with numpy first.
-    """
-    flat = values.reshape(-1)
-    if flat.dtype == np.float32:
-        texts = _float32_texts_quick(flat)
-        if texts is not None:
-            return texts
-    finite = np.isfinite(flat)
-    as_double = flat.astype(np.float64)
-    if flat.dtype == np.float32:
-        short = _six_digits_read_back_float32(flat, finite)
-        long_format = "{:.9g}".format
-    else:
-        short = _six_digits_read_back_float64(as_double, finite)
-        long_format = "{:.17g}".format
-    texts = np.empty(flat.size, dtype=object)
-    chosen = np.flatnonzero(short)
-    texts[chosen] = list(map("{:g}".format, as_double[chosen].tolist()))
-    chosen = np.flatnonzero(finite & ~short)
-    texts[chosen] = list(map(long_format, as_double[chosen].tolist()))
-    for index in np.flatnonzero(~finite).tolist():
-        value = as_double[index]
-        texts[index] = "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
-    # Only whole numbers can come out with neither '.' nor 'e'.
-    with np.errstate(invalid="ignore"):
-        whole = finite & (np.floor(flat) == flat)
-    for index in np.flatnonzero(whole).tolist():
-        text = texts[index]
-        if "." not in text and "e" not in text:
-            texts[index] = text + ".0"
-    return texts.tolist()
-
-
-# Float32 values this far from the ends of the normal range have a 6-digit decimal
-# that reads back as a double inside the normal float32 range too.
-_QUICK_FLOAT32_RANGE = (1e-37, 3.4e38)
-# A double exactly halfway between two normal float32 values: of its 52 fraction bits,
-# the 29 that float32 drops read 1000...0.
-_DROPPED_BITS, _HALFWAY = (1 << 29) - 1, 1 << 28
-_DOUBLE_STRUCT = struct.Struct("<d")
-_DOUBLE_BITS = struct.Struct("<Q")
-
-
-def _float32_texts_quick(flat: np.ndarray) -> list[str] | None:
-    """``_decimal_texts`` of a few float32 values, one by one in plain Python (numpy's
-    fixed cost per call dominates for small arrays); None for a larger array, or when a
-    value needs the careful path (see ``_float32_text_quick``)."""
-    if flat.size > _SCALAR_LIMIT:
-        return None
-    texts = []
-    for value in flat.tolist():
-        text = _float32_text_quick(value)
-        if text is None:
-            return None
-        texts.append(text)
-    return texts
-
-
-def _float32_text_quick(value: float) -> str | None:
-    """``WriteDecimal`` of one float32 (held in a Python float) that is zero or in the
-    normal range, the ``%g`` text read back by Python itself; None for any other value,
-    or when the read-back double lands exactly halfway between two float32 values, where
-    rounding it again could differ from rounding the decimal (``_nearest_float32``)."""
-    if value == 0.0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    if not _QUICK_FLOAT32_RANGE[0] < abs(value) < _QUICK_FLOAT32_RANGE[1]:
-        return None  # also NaN
-    text = f"{value:g}"
-    back = float(text)
-    if _DOUBLE_BITS.unpack(_DOUBLE_STRUCT.pack(back))[0] & _DROPPED_BITS == _HALFWAY:
-        return None
-    if _AS_FLOAT32.unpack(_AS_FLOAT32.pack(back))[0] != value:
-        text = f"{value:.9g}"
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text
-
-
-def _six_digits_read_back_float32(flat: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    """Which float32 values survive ``%g`` and ``absl::SimpleAtof`` unchanged.
-
-    For |v| in [1e-7, 1e6) the 6-digit decimal is ``m / 10^k`` with ``m = rint(v * 10^k)``,
-    ``k`` in [0, 12]: a float32 times such a power of ten is exact in a double, so ``m``
-    is rounded exactly as printf rounds, and ``m / 10^k`` is the double ``strtod`` would
-    give. Other magnitudes are formatted and read back.
-    """
-    magnitude = np.abs(flat.astype(np.float64))
-    short = np.zeros(flat.size, dtype=bool)
-    short[magnitude == 0.0] = True  # "0" / "-0"
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exponent = np.floor(np.log10(magnitude))
-    k = 5 - np.nan_to_num(exponent, nan=99, posinf=99, neginf=99).astype(np.int64)
-    m = np.zeros(flat.size)
-    for _ in range(2):  # log10 may be off by one next to a power of ten; correct it
-        scale = _POW10_ARRAY[np.clip(k, 0, 22)]
-        m = np.rint(magnitude * scale)
-        k = np.where(m < 1e5, k + 1, np.where(m >= 1e6, k - 1, k))
-    scale = _POW10_ARRAY[np.clip(k, 0, 22)]
-    m = np.rint(magnitude * scale)
-    usable = finite & (magnitude > 0.0) & (k >= 0) & (k <= 12) & (m >= 1e5) & (m <= 1e6)
-    decimal = np.copysign(m / scale, flat)
-    nearest = _nearest_float32(decimal, lambda i: _fraction(int(m[i]), int(k[i]), flat[i]))
-    short |= usable & (nearest == flat)
-    rest = np.flatnonzero(finite & ~usable & (magnitude > 0.0))
-    if rest.size:
-        texts = list(map("{:g}".format, flat[rest].astype(np.float64).tolist()))
-        back = np.array(list(map(float, texts)))
-        from fractions import Fraction
-
-        short[rest] = _nearest_float32(back, lambda i: Fraction(texts[i])) == flat[rest]
-    return short
-
-
-def _six_digits_read_back_float64(as_double: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    """Which doubles survive ``%g`` and ``absl::SimpleAtod`` (correctly rounded) unchanged."""
-    short = np.zeros(as_double.size, dtype=bool)
-    chosen = np.flatnonzero(finite)
-    texts = map("{:g}".format, as_double[chosen].tolist())
-    short[chosen] = np.array(list(map(float, texts))) == as_double[chosen]
-    return short
-
-
-_POW10_ARRAY = np.array([10.0**n for n in range(23)])
-
-
-def _fraction(m: int, k: int, sign_of: float):
-    from fractions import Fraction
-
-    return Fraction(-m if sign_of < 0 else m, 10**k)
-
-
-def _nearest_float32(doubles: np.ndarray, exact: Callable[[int], object]) -> np.ndarray:
-    """The float32 nearest each decimal (absl::SimpleAtof), given the decimal's double.
-
-    Rounding the double to float32 is right except when the double lands exactly on a
-    float32 midpoint: the decimal may then lie on either side, so ``exact(i)`` (a
-    Fraction) decides.
-    """
-    with np.errstate(over="ignore"):
-        rounded = doubles.astype(np.float32)
-    widened = rounded.astype(np.float64)
-    off = doubles != widened
-    if off.any():
-        toward = np.where(doubles > widened, np.inf, -np.inf).astype(np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            neighbour = np.nextafter(rounded, toward).astype(np.float64)
-            midpoint = off & ((widened + neighbour) / 2 == doubles)
-        for index in np.flatnonzero(midpoint).tolist():
-            rounded[index] = _exact_nearest_float32(exact(index))
-    return rounded
-
-
-def _exact_nearest_float32(exact) -> np.float32:
-    from fractions import Fraction
-
-    below = np.float32(float(exact))
-    candidates = {below, np.nextafter(below, np.float32(np.inf)), np.nextafter(below, np.float32(-np.inf))}
-
-    def distance(candidate: np.float32) -> tuple:
-        return (abs(Fraction(float(candidate)) - exact), int(candidate.view(np.uint32)) & 1)
-
-    return min(candidates, key=distance)
-
-
-# --------------------------------------------------------------------------------------
 # Predict response (MakeJsonFromTensors)
 # --------------------------------------------------------------------------------------
 _INDENT = "    "
@@ -1042,7 +932,7 @@ def _leaf_texts(name: str, array: np.ndarray, depth: int) -> list[str]:
     flat = array.reshape(-1)
     kind = flat.dtype.kind
     if flat.dtype in (np.float32, np.float64):
-        return _decimal_texts(flat)
+        return decimal_texts(flat)
     if kind == "b":
         return ["true" if v else "false" for v in flat.tolist()]
     if kind in "iu" and flat.dtype.itemsize <= 8 and flat.dtype != np.uint16:
@@ -1081,10 +971,13 @@ def _closings(shape: tuple[int, ...]) -> np.ndarray:
     return closing
 
 
-def _join(leaves: list[str], separators: list[str], closing: np.ndarray) -> str:
+def _join(leaves: list[str], separators: list[str], shape: tuple[int, ...]) -> str:
+    """The leaves with, in each gap, the separator for how many innermost arrays end there."""
+    if math.prod(shape[1:]) == 1:
+        return separators[len(shape) - 1].join(leaves)  # [n], [n, 1], ...: every gap alike
     parts = [""] * (2 * len(leaves) - 1)
     parts[0::2] = leaves
-    parts[1::2] = np.array(separators, dtype=object)[closing].tolist()
+    parts[1::2] = np.array(separators, dtype=object)[_closings(shape)].tolist()
     return "".join(parts)
 
 
@@ -1101,7 +994,7 @@ def _single_line(leaves: list[str], shape: tuple[int, ...], item_marker: str | N
         separators[rank - 1] = "]" * (rank - 1) + item_marker + "[" * (rank - 1)
     if len(leaves) == 1:
         return "[" * rank + leaves[0] + "]" * rank
-    return "[" * rank + _join(leaves, separators, _closings(shape)) + "]" * rank
+    return "[" * rank + _join(leaves, separators, shape) + "]" * rank
 
 
 def _multi_line(leaves: list[str], shape: tuple[int, ...], base: int) -> str:
@@ -1121,7 +1014,7 @@ def _multi_line(leaves: list[str], shape: tuple[int, ...], base: int) -> str:
     head = "[" + "".join("\n" + _INDENT * (base + j) + "[" for j in range(1, rank)) + "\n" + _INDENT * depth
     if len(leaves) == 1:
         return head + leaves[0] + close(rank)
-    return head + _join(leaves, separators, _closings(shape)) + close(rank)
+    return head + _join(leaves, separators, shape) + close(rank)
 
 
 def _empty_tensor_text(shape: tuple[int, ...], single_line: bool, base: int) -> str:
@@ -1140,6 +1033,38 @@ def _empty_tensor_text(shape: tuple[int, ...], single_line: bool, base: int) -> 
         return "[" + inner + ("," + inner).join([child] * size) + "\n" + _INDENT * depth + "]"
 
     return text(0, base)
+
+
+# Layouts of a non-empty tensor: "single" line, "items" (single line, "\0" between the
+# dimension-0 items) or "multi"-line opened at writer depth ``base``.
+def _layout(leaves: list[str], shape: tuple[int, ...], style: str, base: int) -> str:
+    if style == "multi":
+        return _multi_line(leaves, shape, base)
+    return _single_line(leaves, shape, item_marker="\0" if style == "items" else None)
+
+
+# A layout holding the same % conversion everywhere, kept: answers of one shape repeat it.
+_cached_layout = functools.lru_cache(maxsize=64)(
+    lambda spec, shape, style, base: _layout([spec] * math.prod(shape), shape, style, base)
+)
+_CACHED_LAYOUT_MAX_VALUES = 10_000
+
+
+def _tensor_text(name: str, array: np.ndarray, depth: int, style: str, base: int = 0) -> str:
+    """A non-empty tensor in ``style``; ``depth`` as for ``_leaf_texts``.
+
+    Float values are written by one ``%`` on the layout filled with their conversions.
+    """
+    if array.dtype not in (np.float32, np.float64):
+        return _layout(_leaf_texts(name, array, depth), array.shape, style, base)
+    specs, arguments = decimal_format(array)
+    if not isinstance(specs, str):
+        layout = _layout(specs, array.shape, style, base)
+    elif array.size <= _CACHED_LAYOUT_MAX_VALUES:
+        layout = _cached_layout(specs, array.shape, style, base)
+    else:
+        layout = _layout([specs] * array.size, array.shape, style, base)
+    return layout % arguments if arguments else layout
 
 
 def make_predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> bytes:
@@ -1176,7 +1101,7 @@ def _row_json(names: list[str], arrays: dict[str, np.ndarray]) -> str:
         if array.size == 0:
             body = _empty_tensor_text(array.shape, True, 1)[1:-1]
         else:
-            body = _single_line(_leaf_texts(names[0], array, 1 + array.ndim), array.shape)[1:-1]
+            body = _tensor_text(names[0], array, 1 + array.ndim, "single")[1:-1]
         return head + body + "\n    ]\n}"
     # Several outputs: one object per batch item, each value in single-line form.
     columns = []
@@ -1187,8 +1112,7 @@ def _row_json(names: list[str], arrays: dict[str, np.ndarray]) -> str:
         elif array.size == 0:
             items = [_empty_tensor_text(array.shape[1:], True, 3)] * batch
         else:
-            leaves = _leaf_texts(name, array, 3 + array.ndim - 1)
-            items = _single_line(leaves, array.shape, item_marker="\0")[1:-1].split("\0")
+            items = _tensor_text(name, array, 3 + array.ndim - 1, "items")[1:-1].split("\0")
         columns.append((f"\n            {quote(name)}: ", items))
     # One %-template per batch item, filled from the columns in C.
     template = (
@@ -1203,7 +1127,7 @@ def _columnar_json(names: list[str], arrays: dict[str, np.ndarray]) -> str:
         array = arrays[name]
         if array.ndim and array.size == 0:
             return _empty_tensor_text(array.shape, False, base)
-        return _multi_line(_leaf_texts(name, array, base + array.ndim), array.shape, base)
+        return _tensor_text(name, array, base + array.ndim, "multi", base)
 
     if len(names) == 1:
         return '{\n    "outputs": ' + tensor_text(names[0], 1) + "\n}"
@@ -1228,7 +1152,7 @@ def make_classify_response(result) -> bytes:
         for item in classifications.classes:
             writer.start_array()
             writer.string(item.label)
-            writer.raw_value(_decimal_text(item.score, np.float32))
+            writer.raw_value(decimal_text(item.score, np.float32))
             writer.end_array()
         writer.end_array()
         writer.single_line_arrays = False
@@ -1246,7 +1170,7 @@ def make_regress_response(result) -> bytes:
     writer.key("results")
     writer.single_line_arrays = True
     writer.start_array()
-    for text in _decimal_texts(np.array([r.value for r in result.regressions], dtype=np.float32)):
+    for text in decimal_texts(np.array([r.value for r in result.regressions], dtype=np.float32)):
         writer.raw_value(text)
     writer.end_array()
     writer.end_object()

@@ -859,30 +859,6 @@ def test_a_zero_with_a_too_big_exponent_is_a_parse_error_among_long_literals():
     )
 
 
-def careful_texts(array: np.ndarray, monkeypatch) -> list[str]:
-    with monkeypatch.context() as patch:
-        patch.setattr(jt, "_float32_texts_quick", lambda flat: None)
-        return jt._decimal_texts(array)
-
-
-@pytest.mark.parametrize("value", [67108896.0, 67108904.0, 67109104.0])
-def test_a_read_back_on_a_float32_midpoint_takes_the_careful_path(value, monkeypatch):
-    # "%g" gives 6.71089e+07 = 67108900, exactly halfway between two float32 values.
-    assert jt._float32_text_quick(value) is None
-    array = np.array([value], dtype=np.float32)
-    assert jt._decimal_texts(array) == careful_texts(array, monkeypatch)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(width=32), min_size=1, max_size=70))
-def test_quick_float32_texts_equal_the_careful_ones(values):
-    array = np.array(values, dtype=np.float32)
-    quick = jt._float32_texts_quick(array)
-    if quick is not None:
-        with pytest.MonkeyPatch.context() as patch:
-            assert quick == careful_texts(array, patch)
-
-
 def midpoint_neighbours(value: float) -> list[float]:
     """Doubles within a few dozen ulps of the float32 midpoint above ``value``."""
     rounded = np.float32(value)

@@ -389,7 +389,9 @@ def _float32_rounding_is_certain(doubles: np.ndarray) -> bool:
     if normal.all():
         return True
     unusual = ~normal & (bits != 0)  # zeros are certain
-    return not unusual.any() or _float32_rounding_is_certain_at_the_edges(doubles.reshape(-1)[unusual.reshape(-1)])
+    return not unusual.any() or _float32_rounding_is_certain_at_the_edges(
+        doubles.reshape(-1)[unusual.reshape(-1)]
+    )
 
 
 def _float32_rounding_is_certain_at_the_edges(doubles: np.ndarray) -> bool:
@@ -644,7 +646,9 @@ def _fill_predict_from_flat(
         return None
     if any(column is None for column in columns):
         return None
-    tensors = {key: np.ascontiguousarray(column) for key, column in sorted(zip(flat.keys, columns, strict=True))}
+    tensors = {
+        key: np.ascontiguousarray(column) for key, column in sorted(zip(flat.keys, columns, strict=True))
+    }
     return PredictRequestJson(flat.signature_name, tensors, True)
 
 

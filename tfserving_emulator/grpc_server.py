@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from . import inference, log
+from . import inference, log, turns
 from .core import ServerCore
 from .errors import ServingError, invalid_argument
 from .metrics import Metrics
@@ -187,9 +187,12 @@ def build_server(services: Services, address: str, max_workers: int | None = Non
     """Create (not start) the gRPC server; returns it and the bound port."""
     max_workers = max_workers or default_max_workers()
 
-    def unary(api: str, method: Callable, request_type):
+    def unary(api: str, method: Callable, request_type, takes_turns: bool = False):
         def handler(request, context):
-            return services._call(api, request, context, method)
+            if not takes_turns:
+                return services._call(api, request, context, method)
+            with turns.turn():
+                return services._call(api, request, context, method)
 
         return grpc.unary_unary_rpc_method_handler(
             handler, request_deserializer=request_type.FromString, response_serializer=_serialize
@@ -198,11 +201,16 @@ def build_server(services: Services, address: str, max_workers: int | None = Non
     prediction = grpc.method_handlers_generic_handler(
         "tensorflow.serving.PredictionService",
         {
-            "Predict": unary("Predict", services.predict, predict_pb2.PredictRequest),
-            "Classify": unary("Classify", services.classify, classification_pb2.ClassificationRequest),
-            "Regress": unary("Regress", services.regress, regression_pb2.RegressionRequest),
+            "Predict": unary("Predict", services.predict, predict_pb2.PredictRequest, takes_turns=True),
+            "Classify": unary(
+                "Classify", services.classify, classification_pb2.ClassificationRequest, takes_turns=True
+            ),
+            "Regress": unary("Regress", services.regress, regression_pb2.RegressionRequest, takes_turns=True),
             "MultiInference": unary(
-                "MultiInference", services.multi_inference, inference_pb2.MultiInferenceRequest
+                "MultiInference",
+                services.multi_inference,
+                inference_pb2.MultiInferenceRequest,
+                takes_turns=True,
             ),
             "GetModelMetadata": unary(
                 "GetModelMetadata",

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from google.protobuf import json_format
 
-from . import inference, json_tensor
+from . import inference, json_tensor, turns
 from .core import ServerCore
 from .errors import ServingError, invalid_argument
 from .metrics import Metrics
@@ -59,7 +59,11 @@ class RestApi:
         start = time.perf_counter()
         api, model_name = "", ""
         try:
-            api, model_name, payload = self._dispatch(method, path, body)
+            if method == "POST":  # inference takes turns (turns.py); status and metadata need not
+                with turns.turn():
+                    api, model_name, payload = self._dispatch(method, path, body)
+            else:
+                api, model_name, payload = self._dispatch(method, path, body)
             status, code = 200, "OK"
         except ServingError as error:
             payload = json_tensor.make_error_body(error.message)

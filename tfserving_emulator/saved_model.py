@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
+from . import turns
 from .errors import ServingError
 
 # tensorflow.errors.OpError.error_code -> absl code name.
@@ -44,6 +46,8 @@ _TF_CODE_NAMES = {
 }
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# A model run at least this long hands the request's turn over while it runs.
+LONG_RUN_SECONDS = 0.001
 
 # The session loader is "deprecated" in TF 2 only as a Python API; it is still the loader
 # TF Serving uses, so its deprecation warning would only mislead readers of the log.
@@ -100,6 +104,8 @@ class LoadedModel:
         self.meta_graph: meta_graph_pb2.MetaGraphDef = meta_graph
         self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
         self._callables: dict[tuple, object] = {}
+        # Whether the last run of a callable at a size took long (see run()).
+        self._long_runs: dict[tuple, bool] = {}
         # Per-signature request plans, filled by inference.predict_plan.
         self.plans: dict[str, object] = {}
         self._callables_lock = threading.Lock()
@@ -134,7 +140,19 @@ class LoadedModel:
         feed_names = tuple(feeds)
         try:
             fn = self._callable(feed_names, tuple(fetches), timeout_ms)
-            return fn(*(feeds[name] for name in feed_names))
+            arrays = [feeds[name] for name in feed_names]
+            # Runs of this signature and size that took long last time let other requests
+            # take turns meanwhile (see turns.py); short ones keep the turn, as handing it
+            # over and back would cost more than the run.
+            size_class = (feed_names, tuple(fetches), sum(a.size for a in arrays).bit_length())
+            start = time.perf_counter()
+            if self._long_runs.get(size_class, False):
+                with turns.pause():
+                    outputs = fn(*arrays)
+            else:
+                outputs = fn(*arrays)
+            self._long_runs[size_class] = time.perf_counter() - start > LONG_RUN_SECONDS
+            return outputs
         except tf.errors.OpError as error:
             raise from_tf_error(error) from None
         except (ValueError, TypeError) as error:

@@ -8,8 +8,10 @@ every poll, and opens no port. These tests run the emulator as a plain process.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -178,3 +180,34 @@ def test_a_label_in_the_startup_config_needs_the_allow_flag(tmp_path, half_plus_
     ) as served:
         reply = served.rest.post("/v1/models/labelled/labels/stable:predict", {"instances": [1.0]})
         assert (reply.status, reply.json()) == (200, {"predictions": [2.5]})
+
+
+# The version flag imports TensorFlow and exits: enough to see the environment the server
+# sets up for it before TensorFlow loads.
+SHOW_ONEDNN_SETTING = """
+import os, runpy, sys
+
+def stop(code):  # the server ends with os._exit; end this run with an exception instead
+    raise SystemExit(code)
+
+os._exit = stop
+sys.argv = ["tfserving_emulator", "--version"]
+try:
+    runpy.run_module("tfserving_emulator", run_name="__main__")
+except SystemExit:
+    pass
+print("TF_ENABLE_ONEDNN_OPTS=" + os.environ["TF_ENABLE_ONEDNN_OPTS"])
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "0"), ("1", "1")])
+def test_models_run_on_tensorflows_own_kernels_unless_told_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    done = subprocess.run(
+        [sys.executable, "-c", SHOW_ONEDNN_SETTING], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"TF_ENABLE_ONEDNN_OPTS={expected}"
+    assert "TensorFlow ModelServer: " in done.stdout

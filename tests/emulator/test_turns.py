@@ -77,46 +77,33 @@ def test_pause_without_a_turn_does_nothing():
         pass
 
 
-def test_long_model_runs_hand_the_turn_over(api, monkeypatch):
-    # Every run counts as long: from the second run on, the model runs outside the turn.
-    monkeypatch.setattr(saved_model, "LONG_RUN_SECONDS", 0.0)
-    assert api.handle_v1("POST", PREDICT, BODY) == (200, ANSWER)  # learns the run is "long"
-    held_during_run = []
+def turn_held_during_the_run(api, monkeypatch) -> list[bool]:
+    """Predict once more; for each model run in it, whether a turn was held meanwhile
+    (another request could take a turn only if the run had handed its turn over)."""
+    held = []
     model = api.core.get_servable("half_plus_two", None, None)
     original = model._callable
 
     def spying_callable(*args):
         fn = original(*args)
-
-        def run(*arrays):
-            # Another request could take a turn now only if this run has handed it over.
-            held_during_run.append(turns._lock.locked())
-            return fn(*arrays)
-
-        return run
+        return lambda *arrays: (held.append(turns._lock.locked()), fn(*arrays))[1]
 
     monkeypatch.setattr(model, "_callable", spying_callable)
     try:
         assert api.handle_v1("POST", PREDICT, BODY) == (200, ANSWER)  # takes its own turn
     finally:
         model.release()
-    assert held_during_run == [False]
+    return held
+
+
+def test_long_model_runs_hand_the_turn_over(api, monkeypatch):
+    # Every run counts as long: from the second run on, the model runs outside the turn.
+    monkeypatch.setattr(saved_model, "LONG_RUN_SECONDS", 0.0)
+    assert api.handle_v1("POST", PREDICT, BODY) == (200, ANSWER)  # learns the run is "long"
+    assert turn_held_during_the_run(api, monkeypatch) == [False]
 
 
 def test_short_model_runs_keep_the_turn(api, monkeypatch):
     monkeypatch.setattr(saved_model, "LONG_RUN_SECONDS", 3600.0)
     assert api.handle_v1("POST", PREDICT, BODY) == (200, ANSWER)  # learns the run is short
-    held_during_run = []
-    model = api.core.get_servable("half_plus_two", None, None)
-    original = model._callable
-
-    def spying_callable(*args):
-        fn = original(*args)
-        return lambda *arrays: (held_during_run.append(turns._lock.locked()), fn(*arrays))[1]
-
-    monkeypatch.setattr(model, "_callable", spying_callable)
-    try:
-        assert api.handle_v1("POST", PREDICT, BODY) == (200, ANSWER)  # takes its own turn
-    finally:
-        model.release()
-    assert held_during_run == [True]
+    assert turn_held_during_the_run(api, monkeypatch) == [True]

@@ -112,7 +112,7 @@ def _float32_codes(flat: np.ndarray) -> np.ndarray | None:
     short = decimal.astype(np.float32) == magnitude
     whole = np.floor(magnitude) == magnitude
     if (whole & ~short).any():
-        return None  # a whole float32 below 1e6 always reads back; never seen, but not ours
+        return None  # cannot happen (a whole float32 below 1e6 has six digits at most): refuse, never guess
     return short.view(np.uint8) * 2 + whole.view(np.uint8)
 
 

@@ -65,6 +65,8 @@ _NUMPY_TYPE = {
     types_pb2.DT_BOOL: np.bool_,
     types_pb2.DT_STRING: np.object_,
 }
+# What a request value may become in one numpy call: every type above but strings.
+_NUMERIC_DTYPES = frozenset(_NUMPY_TYPE) - {types_pb2.DT_STRING}
 _SMALL_INT_TYPES = (types_pb2.DT_INT32, types_pb2.DT_INT16, types_pb2.DT_INT8, types_pb2.DT_UINT8)
 
 
@@ -420,7 +422,7 @@ def _fast_array(value: object, dtype: int, conversion: _Conversion) -> np.ndarra
     Only accepted when the nesting is regular and every leaf is a number (or bool) that
     TF Serving would take as is, so the result equals what ``_fill_tensor`` would give.
     """
-    if dtype not in _NUMPY_TYPE or dtype == types_pb2.DT_STRING:
+    if dtype not in _NUMERIC_DTYPES:
         return None
     try:
         array = np.array(value)
@@ -436,7 +438,7 @@ def _fast_vectors(vectors: list, dtype: int, conversion: _Conversion) -> np.ndar
     numpy builds such a matrix much faster from one flat list than from the nested one,
     and infers the same dtype from the same numbers.
     """
-    if dtype not in _NUMPY_TYPE or dtype == types_pb2.DT_STRING or set(map(type, vectors)) != {list}:
+    if dtype not in _NUMERIC_DTYPES or set(map(type, vectors)) != {list}:
         return None
     lengths = set(map(len, vectors))
     if len(lengths) != 1 or 0 in lengths:
@@ -496,7 +498,7 @@ def _checked_array(
     """The tensor for numpy's reading of a request value, or None if it may differ from
     TF Serving's (see ``_fast_array``). ``leaves_are_numbers``: the caller made sure no
     leaf was a bool."""
-    if dtype not in _NUMPY_TYPE or dtype == types_pb2.DT_STRING:
+    if dtype not in _NUMERIC_DTYPES:
         return None
     kind = array.dtype.kind
     if array.size == 0:
@@ -652,15 +654,21 @@ def _fill_predict_from_flat(
     return PredictRequestJson(flat.signature_name, tensors, True)
 
 
-def _fill_predict(doc: dict, lookup: _OneLookup, conversion: _Conversion) -> PredictRequestJson:
+def _signature_name(doc: dict) -> str:
+    """The body's ``signature_name`` ("" when absent); it must be a string."""
     signature_name = doc.get("signature_name", _MISSING)
     if signature_name is _MISSING:
-        signature_name = ""
-    elif not isinstance(signature_name, str):
+        return ""
+    if not isinstance(signature_name, str):
         raise invalid_argument(
             f"JSON Value: {_json_value_to_string(doc)} not formatted correctly."
             " 'signature_name' key must be a string value."
         )
+    return signature_name
+
+
+def _fill_predict(doc: dict, lookup: _OneLookup, conversion: _Conversion) -> PredictRequestJson:
+    signature_name = _signature_name(doc)
     infos = lookup(signature_name)
     if not infos:
         raise invalid_argument(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
@@ -838,14 +846,7 @@ def fill_classify_regress_request(body: bytes, method: str) -> tuple[str, object
     if method not in ("classify", "regress"):
         raise ValueError(f"method must be 'classify' or 'regress', not {method!r}")
     doc = parse_json(body)
-    signature_name = doc.get("signature_name", _MISSING)
-    if signature_name is _MISSING:
-        signature_name = ""
-    elif not isinstance(signature_name, str):
-        raise invalid_argument(
-            f"JSON Value: {_json_value_to_string(doc)} not formatted correctly."
-            " 'signature_name' key must be a string value."
-        )
+    signature_name = _signature_name(doc)
     request_input = input_pb2.Input()
     context = doc.get("context", _MISSING)
     has_context = context is not _MISSING

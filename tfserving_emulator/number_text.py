@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .rapidjson import POW10_ARRAY
+
 # Up to this many values, per-value Python beats numpy's fixed cost per call.
 SCALAR_LIMIT = 64
 _AS_FLOAT32 = struct.Struct("<f")
@@ -41,7 +43,6 @@ _DOUBLE_BITS = struct.Struct("<Q")
 # The bulk path's range: |v| * 10**k is exact in a double for a float32 v and k <= 12,
 # which covers six significant digits of every value from 1e-7 up to 1e6.
 _BULK_RANGE = (1e-7, 1e6)
-_POW10_ARRAY = np.array([10.0**n for n in range(23)])
 # Per value, by (reads back from six digits) * 2 + (whole number): its % conversion.
 _FLOAT32_SPECS = np.array(["%.9g", "%.9g.0", "%g", "%g.0"], dtype=object)
 
@@ -98,15 +99,15 @@ def _float32_codes(flat: np.ndarray) -> np.ndarray | None:
     if magnitude.min() < _BULK_RANGE[0]:
         return None
     k = 5 - np.floor(np.log10(magnitude)).astype(np.intp)
-    scaled = magnitude * _POW10_ARRAY[k]
+    scaled = magnitude * POW10_ARRAY[k]
     # log10 may be off by one next to a power of ten: move those by one digit.
     off = (scaled < 1e5).astype(np.intp) - (scaled >= 1e6)
     if off.any():
         k += off
         if k.min() < 0 or k.max() > 12:
             return None
-        scaled = magnitude * _POW10_ARRAY[k]
-    decimal = np.rint(scaled) / _POW10_ARRAY[k]
+        scaled = magnitude * POW10_ARRAY[k]
+    decimal = np.rint(scaled) / POW10_ARRAY[k]
     if ((decimal.view(np.uint64) & np.uint64(DROPPED_BITS)) == HALFWAY).any():
         return None
     short = decimal.astype(np.float32) == magnitude
@@ -196,10 +197,10 @@ def _six_digits_read_back_float32(flat: np.ndarray, finite: np.ndarray) -> np.nd
     k = 5 - np.nan_to_num(exponent, nan=99, posinf=99, neginf=99).astype(np.int64)
     m = np.zeros(flat.size)
     for _ in range(2):  # log10 may be off by one next to a power of ten; correct it
-        scale = _POW10_ARRAY[np.clip(k, 0, 22)]
+        scale = POW10_ARRAY[np.clip(k, 0, 22)]
         m = np.rint(magnitude * scale)
         k = np.where(m < 1e5, k + 1, np.where(m >= 1e6, k - 1, k))
-    scale = _POW10_ARRAY[np.clip(k, 0, 22)]
+    scale = POW10_ARRAY[np.clip(k, 0, 22)]
     m = np.rint(magnitude * scale)
     usable = finite & (magnitude > 0.0) & (k >= 0) & (k <= 12) & (m >= 1e5) & (m <= 1e6)
     decimal = np.copysign(m / scale, flat)

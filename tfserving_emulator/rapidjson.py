@@ -108,7 +108,7 @@ def _make_object(pairs: list[tuple[str, object]], _dict: type = dict, _len=len) 
 # --------------------------------------------------------------------------------------
 # Pow10(n) is a table of double literals 1e0 .. 1e308, i.e. correctly rounded constants.
 _POW10 = [float(f"1e{n}") for n in range(309)]
-_POW10_ARRAY = np.array(_POW10)
+POW10_ARRAY = np.array(_POW10)
 _MAX_SAFE_INT = (1 << 53) - 1  # the significand fast path stops above 2**53 - 1
 _DBL_MAX_DIV_10 = 1.7976931348623157e307
 
@@ -364,7 +364,7 @@ def _doubles_like_rapidjson(literals: list[str]) -> list[float]:
     p = np.where(exp_minus, -exp_value, exp_value) + exp_frac
 
     def fast(values: np.ndarray, e: np.ndarray) -> np.ndarray:
-        scale = _POW10_ARRAY[np.clip(np.abs(e), 0, 308)]
+        scale = POW10_ARRAY[np.clip(np.abs(e), 0, 308)]
         with np.errstate(over="ignore", under="ignore"):
             return np.where(e < -308, 0.0, np.where(e >= 0, values * scale, values / scale))
 

@@ -24,6 +24,10 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The tutorial's own liveness check (a zombie counts as gone), from the checkout's root.
+sys.path.insert(0, str(HERE.parents[2]))
+from tutorial.wait_available import pid_alive  # noqa: E402
+
 DAEMON_DOWN = (
     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
 )
@@ -52,23 +56,6 @@ def fail(message: str, code: int = 1) -> int:
 def daemon_problem() -> str | None:
     mode = os.environ.get("FAKE_DOCKER_INFO", "ok")
     return {"ok": None, "fail": DAEMON_DOWN, "permission": PERMISSION}[mode]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """An exited process its parent has not reaped yet (Linux /proc; elsewhere: never)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].startswith("Z")
 
 
 def load_container(name: str) -> dict | None:

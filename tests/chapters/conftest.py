@@ -49,25 +49,14 @@ class Sandbox:
     def run_python(
         self, script: str, *args: str, timeout: float = 600, cwd: Path = REPO_ROOT
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(REPO_ROOT / script), *args],
-            cwd=cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return self._run([sys.executable, str(REPO_ROOT / script), *args], timeout, cwd)
 
     def server(self, *args: str, timeout: float = 300, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+        return self._run(["bash", str(REPO_ROOT / "03_start_server.sh"), *args], timeout, cwd)
+
+    def _run(self, command: list[str], timeout: float, cwd: Path) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["bash", str(REPO_ROOT / "03_start_server.sh"), *args],
-            cwd=cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            command, cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
 

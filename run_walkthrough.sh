@@ -41,7 +41,7 @@ EOF
 # 1. Python environment
 # ---------------------------------------------------------------------------
 
-# A python3 for creating the virtualenv: TensorFlow 2.20 needs 3.9 to 3.13.
+# A python3 for creating the virtualenv: TensorFlow 2.21 needs 3.10 to 3.13.
 system_python() {
   local candidate
   for candidate in python3 python; do

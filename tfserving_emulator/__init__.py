@@ -8,4 +8,4 @@ production: run ``python -m tfserving_emulator --help``.
 """
 
 # The TF Serving release whose behaviour this package reproduces.
-TF_SERVING_VERSION = "2.20.0"
+TF_SERVING_VERSION = "2.21.0"

@@ -4,7 +4,7 @@ What a REST client sees of TF Serving is mostly this one file: how ``{"instances
 and ``{"inputs": ...}`` become tensors, the exact wording of every complaint about a
 body, the ``{"predictions": ...}`` / ``{"outputs": ...}`` / ``{"results": ...}`` layout
 and the number text (``3.0``, ``9e+06``, ``3.14159274``). The functions below follow
-TF Serving 2.19/2.20 check for check, in the same order, so an emulated server answers
+TF Serving 2.19-2.21 check for check, in the same order, so an emulated server answers
 malformed requests with the same status and message as the real one. They are pure:
 the caller supplies the signature's inputs and the model's outputs.
 

@@ -140,7 +140,7 @@ def test_docker_variant_sends_container_paths(tmp_path: Path, model_template: Pa
     assert len(runs) == 2  # 03 start, then the restart in config mode for Part B
     config_run = runs[1]
     assert f"type=bind,source={box.base_dir},target=/models" in config_run
-    image_index = config_run.index("tensorflow/serving:2.20.0")
+    image_index = config_run.index("tensorflow/serving:2.21.0")
     assert config_run[image_index + 1 :] == [
         "--allow_version_labels_for_unavailable_models=true",
         "--model_config_file=/models/models.config",

@@ -88,7 +88,7 @@ def compose():
 
 def test_compose_serving_matches_the_scripts(compose, settings):
     serving = compose["services"]["serving"]
-    assert serving["image"] == settings["TF_SERVING_IMAGE"] == "tensorflow/serving:2.20.0"
+    assert serving["image"] == settings["TF_SERVING_IMAGE"] == "tensorflow/serving:2.21.0"
     assert serving["environment"] == {"MODEL_NAME": settings["MODEL_NAME"]}
     assert serving["ports"] == [
         f"{settings['GRPC_PORT']}:{CONTAINER_GRPC_PORT}",

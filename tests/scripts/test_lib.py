@@ -211,4 +211,4 @@ def test_a_child_script_reports_the_origin_its_parent_saw(sandbox: ScriptSandbox
     lines = result.stdout.splitlines()
     assert f"  MODEL_BASE_DIR       = {tmp_path}/here   (from the environment)" in lines
     assert "  MODEL_NAME           = MMModel" in lines
-    assert "  TF_SERVING_IMAGE     = tensorflow/serving:2.20.0" in lines
+    assert "  TF_SERVING_IMAGE     = tensorflow/serving:2.21.0" in lines

@@ -41,8 +41,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# Keep TensorFlow's C++ start-up chatter out of the output (must be set before the import).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tutorial.quiet_tensorflow import import_tensorflow_quietly
+
+# Keep TensorFlow's start-up chatter out of the output: its log level, and two "no GPU"
+# notes that TensorFlow 2.21 prints at import before it reads that level.
+import_tensorflow_quietly()
 
 import grpc
 import matplotlib

@@ -2,10 +2,11 @@
 
 What this teaches
 -----------------
-* The blog's model in TensorFlow 2: no placeholders, no sessions. A ``tf.Module`` holds
-  plain ``tf.Variable``s, ``tf.GradientTape`` computes the gradients, Adam applies them.
+* The blog's model in TensorFlow 2: no placeholders, no sessions. A ``keras.Sequential``
+  of two Dense layers, ``tf.GradientTape`` computes the gradients, Adam applies them.
 * Signatures are the model's public API. We export the blog's ``your_prediction``
-  unchanged (so the blog's clients still work) and a simpler ``serving_default``.
+  unchanged (so the blog's clients still work) and a simpler ``serving_default``, with
+  ``keras.export.ExportArchive`` (the Keras export that TF Serving can run).
 * TF Serving's layout: ``<MODEL_BASE_DIR>/<MODEL_NAME>/<integer version>/saved_model.pb``
   plus ``variables/``. A new version is published atomically (written to a hidden
   directory, then renamed), because the server polls that folder and must never load a
@@ -39,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import matplotlib
 
 matplotlib.use("Agg")  # draw to a file; no display needed
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
@@ -53,56 +55,38 @@ LEARNING_RATE = 0.001
 LOG_EVERY = 50
 
 # ---------------------------------------------------------------------------
-# The model: Dense(20, relu) -> Dense(1), as a tf.Module with plain tf.Variables
+# The model: the blog's Dense(20, relu) -> Dense(1), as a Keras Sequential model
 # ---------------------------------------------------------------------------
-# TF Serving loads a SavedModel with its C++ *session* loader (the TF1 path): it restores
-# the variables of the saved graph and runs the signature's tensors in a session. Plain
-# tf.Variables owned by a tf.Module are saved so that loader finds them. Keras 3 layers
-# attached to a tf.Module are not: the model loads, then the first request fails with
-# "Could not find variable dense_1/bias". (For a Keras model, use model.export(path).)
 
 
-def glorot_uniform(generator: tf.random.Generator, fan_in: int, fan_out: int) -> tf.Tensor:
-    """Keras' default kernel initializer, which the blog's tf.keras.layers.Dense layers used."""
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return generator.uniform([fan_in, fan_out], minval=-limit, maxval=limit)
-
-
-class TinyMLP(tf.Module):
-    """y = relu(x @ W1 + b1) @ W2 + b2 for x of shape [batch, 1]."""
-
-    def __init__(self, seed: int, hidden_units: int = HIDDEN_UNITS):
-        super().__init__(name="tiny_mlp")
-        generator = tf.random.Generator.from_seed(seed)  # same seed, same initial weights
-        # The names are the ones the blog's two Dense layers gave their variables.
-        self.hidden_kernel = tf.Variable(glorot_uniform(generator, 1, hidden_units), name="dense/kernel")
-        self.hidden_bias = tf.Variable(tf.zeros([hidden_units]), name="dense/bias")
-        self.output_kernel = tf.Variable(glorot_uniform(generator, hidden_units, 1), name="dense_1/kernel")
-        self.output_bias = tf.Variable(tf.zeros([1]), name="dense_1/bias")
-
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        hidden = tf.nn.relu(tf.matmul(x, self.hidden_kernel) + self.hidden_bias)
-        return tf.matmul(hidden, self.output_kernel) + self.output_bias
+def build_model(seed: int) -> keras.Sequential:
+    """The blog's two tf.keras.layers.Dense layers; the same seed gives the same initial weights."""
+    keras.utils.set_random_seed(seed)  # seeds Python, NumPy and TensorFlow at once
+    return keras.Sequential(
+        [keras.Input(shape=(1,)), keras.layers.Dense(HIDDEN_UNITS, activation="relu"), keras.layers.Dense(1)]
+    )
 
 
 # ---------------------------------------------------------------------------
 # Training: the blog's loop, eagerly, with tf.GradientTape
 # ---------------------------------------------------------------------------
+# A custom step rather than model.fit: it shows the blog's loss and optimizer step by step,
+# and prints the loss exactly every LOG_EVERY steps.
 
 
-def train(model: TinyMLP, x: np.ndarray, y: np.ndarray, steps: int, log=print) -> float:
+def train(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int, log=print) -> float:
     """Full-batch Adam on the blog's loss, tf.nn.l2_loss (half the sum of squared errors).
 
     Returns the last loss. ``log`` receives a line every LOG_EVERY steps.
     """
     # epsilon=1e-8 is tf.train.AdamOptimizer's default (Keras uses 1e-7), as in the blog.
-    optimizer = tf.keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=1e-8)
+    optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=1e-8)
     x, y = tf.constant(x), tf.constant(y)
 
     @tf.function  # traced once; each step then runs as one graph, much faster than op by op
     def train_step() -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = tf.nn.l2_loss(model(x) - y)
+            loss = tf.nn.l2_loss(model(x, training=True) - y)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         return loss
@@ -116,40 +100,46 @@ def train(model: TinyMLP, x: np.ndarray, y: np.ndarray, steps: int, log=print) -
 
 
 # ---------------------------------------------------------------------------
-# Signatures: what TF Serving exposes
+# Signatures: what TF Serving exposes, written with keras.export.ExportArchive
 # ---------------------------------------------------------------------------
-# A signature's input and output *names* are what clients send and read. In TF2 the input
-# names are the function's argument names and the output names are the keys of the
-# returned dict.
+# TF Serving loads a SavedModel with its C++ *session* loader (the TF1 path). ExportArchive
+# saves the Keras variables so that loader finds them; tf.saved_model.save(model) or a
+# tf.Module holding Keras 3 layers does not: the model loads, then the first request fails
+# with "Could not find variable dense_1/bias". model.export(path) works but writes
+# serving_default only. A signature's input names are the TensorSpec names and its output
+# names are the keys of the returned dict.
 
 
-def make_signatures(model: TinyMLP) -> dict[str, tf.types.experimental.ConcreteFunction]:
+def make_archive(model: keras.Model) -> keras.export.ExportArchive:
     batch_of_scalars = [None, 1]  # shape [-1, 1]: any number of rows, one value each
+    archive = keras.export.ExportArchive()
+    archive.track(model)  # its variables are saved with the archive
 
     # The blog's signature, unchanged: same names, dtypes, shapes and method name, so the
     # blog's clients work against this model. The label y is an input although the
     # prediction never uses it; TF Serving still requires every signature input in a request.
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_x"),
-            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_y"),
-        ]
-    )
     def your_prediction(tensor_info_input_x, tensor_info_input_y):
         del tensor_info_input_y  # accepted, unused
         return {"tensor_info_pre_y": model(tensor_info_input_x)}
 
+    archive.add_endpoint(
+        "your_prediction",
+        your_prediction,
+        input_signature=[
+            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_x"),
+            tf.TensorSpec(batch_of_scalars, tf.float32, name="tensor_info_input_y"),
+        ],
+    )
+
     # serving_default takes x alone. The blog's signature makes every client send a y it
     # never uses (and anyone calling the model does not know y: that is why they ask).
     # serving_default is also what REST and gRPC use when a request names no signature.
-    @tf.function(input_signature=[tf.TensorSpec(batch_of_scalars, tf.float32, name="x")])
-    def serving_default(x):
-        return {"y": model(x)}
-
-    return {
-        "your_prediction": your_prediction.get_concrete_function(),
-        "serving_default": serving_default.get_concrete_function(),
-    }
+    archive.add_endpoint(
+        "serving_default",
+        lambda x: {"y": model(x)},
+        input_signature=[tf.TensorSpec(batch_of_scalars, tf.float32, name="x")],
+    )
+    return archive
 
 
 # ---------------------------------------------------------------------------
@@ -249,16 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     x, y = make_data(args.seed)
-    tf.random.set_seed(args.seed)
-    model = TinyMLP(seed=args.seed)
+    model = build_model(seed=args.seed)
     print(f"\nTraining for {args.steps} steps (seed {args.seed}):")
     train(model, x, y, args.steps)
     fitted = model(x).numpy()
 
-    signatures = make_signatures(model)
+    archive = make_archive(model)
 
     def write_and_check(staging_dir: Path) -> None:
-        tf.saved_model.save(model, str(staging_dir), signatures=signatures)
+        archive.write_out(str(staging_dir), verbose=False)
         # Verified *before* the rename: a model the server cannot run is never published.
         check_with_session_loader(staging_dir, x, y, fitted)
 

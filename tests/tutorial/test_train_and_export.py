@@ -62,7 +62,7 @@ def test_the_blogs_data():
 
 def test_1000_steps_fit_the_curve(train_module):
     x, y = make_data(seed=1)
-    model = train_module.TinyMLP(seed=1)
+    model = train_module.build_model(seed=1)
     log_lines: list[str] = []
     final_loss = train_module.train(model, x, y, steps=1000, log=log_lines.append)
 
@@ -76,23 +76,18 @@ def test_1000_steps_fit_the_curve(train_module):
     assert f"{final_loss:.6f}" == logged[-1][2]
 
 
-def test_the_model_holds_plain_variables_only(train_module):
-    # Four tf.Variables with the names the blog's Dense layers gave them; nothing Keras inside the module.
-    model = train_module.TinyMLP(seed=1)
-    assert sorted(v.name for v in model.variables) == [
-        "dense/bias:0",
-        "dense/kernel:0",
-        "dense_1/bias:0",
-        "dense_1/kernel:0",
-    ]
-    assert all(type(v).__module__.startswith("tensorflow.") for v in model.variables)
-    assert [tuple(v.shape) for v in (model.hidden_kernel, model.output_kernel)] == [(1, 20), (20, 1)]
+def test_the_model_is_the_blogs_two_dense_layers(train_module):
+    # Dense(20, relu) -> Dense(1): a kernel and a bias per layer, as the blog's tf.keras.layers.Dense.
+    model = train_module.build_model(seed=1)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert [layer.activation.__name__ for layer in model.layers] == ["relu", "linear"]
+    assert [tuple(v.shape) for v in model.weights] == [(1, 20), (20,), (20, 1), (1,)]
 
 
 def test_the_seed_fixes_the_weights(train_module):
-    first, second, other = (train_module.TinyMLP(seed=s) for s in (1, 1, 2))
-    assert np.array_equal(first.hidden_kernel.numpy(), second.hidden_kernel.numpy())
-    assert not np.array_equal(first.hidden_kernel.numpy(), other.hidden_kernel.numpy())
+    first, second, other = (train_module.build_model(seed=s).weights[0].numpy() for s in (1, 1, 2))
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, other)
 
 
 def test_script_output(exported):
@@ -113,7 +108,7 @@ def test_script_output(exported):
 def test_script_and_in_process_training_agree(train_module, exported):
     # Same seed, same data, same steps: the exported model is the one train() builds.
     x, y = make_data(seed=1)
-    model = train_module.TinyMLP(seed=1)
+    model = train_module.build_model(seed=1)
     train_module.train(model, x, y, steps=1000, log=lambda line: None)
     served = tf.saved_model.load(str(exported.version_dir)).signatures["serving_default"]
     np.testing.assert_allclose(served(x=tf.constant(x))["y"].numpy(), model(x).numpy(), atol=1e-6)
@@ -394,8 +389,8 @@ def test_version_appearing_while_writing_is_not_replaced(tmp_path):
 def test_script_save_failing_midway_publishes_no_version(train_module, tmp_path, monkeypatch):
     real_save = tf.saved_model.save
 
-    def save_then_fail(obj, export_dir, signatures=None):
-        real_save(obj, export_dir, signatures=signatures)  # a complete model on disk ...
+    def save_then_fail(obj, export_dir, **kwargs):
+        real_save(obj, export_dir, **kwargs)  # a complete model on disk ...
         shutil.rmtree(Path(export_dir) / "variables")  # ... then half of it is lost
         raise OSError("No space left on device")
 

@@ -30,12 +30,14 @@ the fit to ``results/fit_v<version>.png``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-# Keep TensorFlow's C++ start-up chatter out of the output (must be set before the import).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tutorial.quiet_tensorflow import import_tensorflow_quietly
+
+# Keep TensorFlow's start-up chatter out of the output: its log level, and two "no GPU"
+# notes that TensorFlow 2.21 prints at import before it reads that level.
+import_tensorflow_quietly()
 
 import matplotlib
 

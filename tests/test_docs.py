@@ -1,13 +1,15 @@
-"""README.md and README.zh-CN.md must stay in step.
+"""The docs and their Chinese twins must stay in step.
 
-The Chinese README is a full translation of the English one. Prose may differ, but what a
-reader types and what they see printed may not. These tests compare:
+Every page has a twin: README.md and README.zh-CN.md, and each docs/<page>.md and
+docs/zh-CN/<page>.md. The Chinese page is a full translation of the English one. Prose may
+differ, but what a reader types and what they see printed may not. These tests compare, per pair:
 
 * the commands: every line of a ```bash/sh/shell/console block (blank and comment-only lines
   skipped) and every inline code span that starts with ``./``, ``python ``, ``docker ``,
   ``curl `` or ``kubectl ``, as two sets;
 * every fenced code block of any kind (outputs, configs, JSON), as two multisets;
-* the links from each README to the other, and the headings per level.
+* the links from each page to its twin, and the headings per level and in order;
+* and, for every page, that its relative links point at files that exist.
 
 The extraction functions are tested on small inline strings too, so a change to one command
 in either file is known to make the comparison fail.
@@ -25,9 +27,34 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENGLISH = REPO_ROOT / "README.md"
 CHINESE = REPO_ROOT / "README.zh-CN.md"
+DOCS = REPO_ROOT / "docs"
+CHINESE_DOCS = DOCS / "zh-CN"
 
 ENGLISH_LINK = "[中文版 README](README.zh-CN.md)"
 CHINESE_LINK = "[English README](README.md)"
+
+
+def page_links(name: str) -> tuple[str, str]:
+    """The navigation line under the title of docs/<name>.md and of its Chinese twin."""
+    return (
+        f"[README](../README.md) · [中文版](zh-CN/{name}.md)",
+        f"[README](../../README.zh-CN.md) · [English](../{name}.md)",
+    )
+
+
+def page_pairs() -> list[tuple[str, Path, Path, tuple[str, str]]]:
+    """(id, English page, Chinese page, their link lines) for the READMEs and every docs page."""
+    pairs = [("README", ENGLISH, CHINESE, (ENGLISH_LINK, CHINESE_LINK))]
+    names = sorted({p.stem for p in DOCS.glob("*.md")} | {p.stem for p in CHINESE_DOCS.glob("*.md")})
+    for name in names:
+        pairs.append((name, DOCS / f"{name}.md", CHINESE_DOCS / f"{name}.md", page_links(name)))
+    return pairs
+
+
+PAIRS = page_pairs()
+PAIR_IDS = [pair[0] for pair in PAIRS]
+# A Markdown link or image target: ](target) with an optional #anchor.
+LINK_TARGET = re.compile(r"\]\((?P<target>[^)\s]+)\)")
 
 COMMAND_BLOCK_LANGUAGES = {"bash", "sh", "shell", "console"}
 COMMAND_SPAN_PREFIXES = ("./", "python ", "docker ", "curl ", "kubectl ")
@@ -157,6 +184,14 @@ def first_line_after_title(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", params=PAIRS, ids=PAIR_IDS)
+def pair(request: pytest.FixtureRequest) -> tuple[str, str, tuple[str, str]]:
+    _, english_page, chinese_page, links = request.param
+    assert english_page.is_file(), f"{chinese_page.relative_to(REPO_ROOT)} has no English twin"
+    assert chinese_page.is_file(), f"{english_page.relative_to(REPO_ROOT)} has no Chinese twin"
+    return english_page.read_text(encoding="utf-8"), chinese_page.read_text(encoding="utf-8"), links
+
+
 @pytest.fixture(scope="module")
 def english() -> str:
     return ENGLISH.read_text(encoding="utf-8")
@@ -165,6 +200,11 @@ def english() -> str:
 @pytest.fixture(scope="module")
 def chinese() -> str:
     return CHINESE.read_text(encoding="utf-8")
+
+
+def test_every_step_has_its_pages() -> None:
+    names = {pair[0] for pair in PAIRS}
+    assert {"install", "train_and_export", "start_server", "grpc_client", "rest_client"} <= names
 
 
 def test_both_readmes_show_commands(english: str, chinese: str) -> None:
@@ -179,32 +219,39 @@ def test_both_readmes_show_commands(english: str, chinese: str) -> None:
         assert command_spans
 
 
-def test_readmes_show_the_same_commands(english: str, chinese: str) -> None:
-    difference = command_difference(english, chinese)
-    assert not difference, "README.md and README.zh-CN.md show different commands:\n" + difference
+def test_twins_show_the_same_commands(pair: tuple[str, str, tuple[str, str]]) -> None:
+    english_text, chinese_text, _ = pair
+    difference = command_difference(english_text, chinese_text)
+    assert not difference, "the English and Chinese pages show different commands:\n" + difference
 
 
-def test_readmes_hold_the_same_code_blocks(english: str, chinese: str) -> None:
-    difference = block_difference(english, chinese)
-    assert not difference, "README.md and README.zh-CN.md hold different code blocks:\n" + difference
+def test_twins_hold_the_same_code_blocks(pair: tuple[str, str, tuple[str, str]]) -> None:
+    english_text, chinese_text, _ = pair
+    difference = block_difference(english_text, chinese_text)
+    assert not difference, "the English and Chinese pages hold different code blocks:\n" + difference
 
 
-def test_readmes_link_to_each_other_below_the_title(english: str, chinese: str) -> None:
-    assert first_line_after_title(english) == ENGLISH_LINK
-    assert first_line_after_title(chinese) == CHINESE_LINK
+def test_twins_link_to_each_other_below_the_title(pair: tuple[str, str, tuple[str, str]]) -> None:
+    english_text, chinese_text, (english_link, chinese_link) = pair
+    assert first_line_after_title(english_text) == english_link
+    assert first_line_after_title(chinese_text) == chinese_link
 
 
-def test_readmes_have_the_same_heading_counts_per_level(english: str, chinese: str) -> None:
-    english_counts = Counter(heading_levels(english))
-    chinese_counts = Counter(heading_levels(chinese))
-    assert english_counts == chinese_counts, (
-        f"headings per level: README.md {dict(sorted(english_counts.items()))}, "
-        f"README.zh-CN.md {dict(sorted(chinese_counts.items()))}"
-    )
+def test_twins_have_the_same_heading_order(pair: tuple[str, str, tuple[str, str]]) -> None:
+    english_text, chinese_text, _ = pair
+    assert heading_levels(english_text) == heading_levels(chinese_text)
+    assert heading_levels(english_text)[:1] == [1], "a page starts with its one top heading"
 
 
-def test_readmes_have_the_same_heading_order(english: str, chinese: str) -> None:
-    assert heading_levels(english) == heading_levels(chinese)
+@pytest.mark.parametrize(("page_id", "english_page", "chinese_page"), [p[:3] for p in PAIRS], ids=PAIR_IDS)
+def test_relative_links_point_at_files(page_id: str, english_page: Path, chinese_page: Path) -> None:
+    for page in (english_page, chinese_page):
+        _, prose = split_markdown(page.read_text(encoding="utf-8"))
+        for match in LINK_TARGET.finditer("\n".join(prose)):
+            target = match["target"].split("#", 1)[0]
+            if not target or "://" in target or target.startswith("mailto:"):
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(REPO_ROOT)} links to missing {target}"
 
 
 @pytest.mark.parametrize("changed", ["english", "chinese"])

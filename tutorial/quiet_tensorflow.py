@@ -31,6 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 NOISE = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
     "cudart_stub.cc",
+    # On CPUs with AVX-512 (and others oneDNN optimises for) the oneDNN note is logged the
+    # same way, before the log level is read, so TF_CPP_MIN_LOG_LEVEL cannot hide it either.
+    "oneDNN custom operations are on",
 )
 
 

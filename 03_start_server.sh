@@ -11,7 +11,7 @@
 #   REST  localhost:$REST_PORT   -> container port 8501
 #
 # With --config FILE it serves every model listed in a ModelServerConfig file (see
-# 06_versions_and_labels). Base paths in that file are CONTAINER paths, /models/<folder>,
+# 07_labels.py and 08_several_models.py). Base paths in that file are CONTAINER paths, /models/<folder>,
 # because the whole MODEL_BASE_DIR is mounted at /models.
 set -euo pipefail
 
@@ -116,7 +116,7 @@ resolve_config_file() {
     path=$(resolve_path "$MODEL_BASE_DIR" "$given")
   fi
   [[ -f $path ]] ||
-    die "config file $given not found; write a ModelServerConfig file inside $(display_path "$MODEL_BASE_DIR") (see 06_versions_and_labels) and pass its path"
+    die "config file $given not found; write a ModelServerConfig file inside $(display_path "$MODEL_BASE_DIR") (see 07_labels.py) and pass its path"
   [[ -d $MODEL_BASE_DIR ]] ||
     die "the model folder $(display_path "$MODEL_BASE_DIR") does not exist; train and export the model first: python 02_train_and_export.py"
   # Compare symlink-free paths: the same folder can be reached through a symlinked
@@ -288,7 +288,7 @@ docker_run_command() {
 }
 
 # TF Serving assigns version labels *before* it loads a config's models, so a
-# models.config with version_labels (chapter 6 leaves one) only starts with this flag.
+# models.config with version_labels (chapter 7 leaves one) only starts with this flag.
 CONFIG_MODE_FLAGS=(--allow_version_labels_for_unavailable_models=true)
 
 start_docker() {

@@ -1,250 +1,173 @@
-"""``tensorflow_model_server``'s command-line flags, with its names and defaults.
+"""``tensorflow_model_server``'s command line, parsed the way TensorFlow's parser does it.
 
-Like TensorFlow's flag parser, only ``--name=value`` is understood (booleans may be
-given as a bare ``--name``); anything else is reported as an unknown argument.
+``tensorflow/core/util/command_line_flags.cc`` tries each argument against every flag in
+``main.cc``'s order. A string or number flag matches only ``--name=value``; a bool flag
+matches any argument that starts with ``--name``: bare ``--name`` is true, ``=true`` and
+``=false`` are read, anything else (``=1``, ``=yes``, ``--namex``) is a bad value. A bad
+value logs ``Couldn't interpret value <text> for flag <name>.`` and the binary prints the
+usage and exits. An argument no flag matches (``--name value`` gives two: ``--name`` and
+``value``), and ``--`` with everything after it, is left over; ``main.cc`` then prints
+``unknown argument: <the first one>`` and the usage. ``--help`` alone prints the usage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+import re
+import struct
+from dataclasses import dataclass, field, make_dataclass
 
-# (name, type, default, help). Flags the emulator accepts but does not act on are
-# listed in IGNORED_FLAGS and logged once at start-up.
-FLAG_SPECS: list[tuple[str, type, object, str]] = [
-    ("port", int, 8500, "Port to listen on for gRPC API"),
-    ("grpc_socket_path", str, "", "If non-empty, listen to a UNIX socket for gRPC API on the given path"),
-    (
-        "rest_api_port",
-        int,
-        0,
-        "Port to listen on for HTTP/REST API. If set to zero HTTP/REST API will not be exported.",
-    ),
-    ("rest_api_num_threads", int, 0, "Number of threads for HTTP/REST API processing."),
-    ("rest_api_timeout_in_ms", int, 30000, "Timeout for HTTP/REST API calls."),
-    ("rest_api_enable_cors_support", bool, False, "Enable CORS headers in response"),
-    ("enable_batching", bool, False, "enable batching"),
-    (
-        "allow_version_labels_for_unavailable_models",
-        bool,
-        False,
-        "If true, allows assigning unused version labels to models that are not available yet.",
-    ),
-    (
-        "batching_parameters_file",
-        str,
-        "",
-        "If non-empty, read an ascii BatchingParameters protobuf from the supplied file name.",
-    ),
-    (
-        "model_config_file",
-        str,
-        "",
-        "If non-empty, read an ascii ModelServerConfig protobuf from the supplied file name, and serve the models in that file. (If used, --model_name, --model_base_path are ignored.)",
-    ),
-    (
-        "model_config_file_poll_wait_seconds",
-        int,
-        0,
-        "Interval in seconds between each poll of the filesystem for model_config_file. If unset or set to zero, poll will be done exactly once and not periodically.",
-    ),
-    ("model_name", str, "default", "name of model (ignored if --model_config_file flag is set)"),
-    (
-        "model_base_path",
-        str,
-        "",
-        "path to export (ignored if --model_config_file flag is set, otherwise required)",
-    ),
-    (
-        "max_num_load_retries",
-        int,
-        5,
-        "maximum number of times it retries loading a model after the first failure, before giving up.",
-    ),
-    (
-        "load_retry_interval_micros",
-        int,
-        60_000_000,
-        "The interval, in microseconds, between each servable load retry.",
-    ),
-    (
-        "file_system_poll_wait_seconds",
-        int,
-        1,
-        "Interval in seconds between each poll of the filesystem for new model version. If set to zero poll will be exactly done once and not periodically.",
-    ),
-    (
-        "flush_filesystem_caches",
-        bool,
-        True,
-        "If true (the default), filesystem caches will be flushed after the initial load of all servables.",
-    ),
-    ("tensorflow_session_parallelism", int, 0, "Number of threads to use for running a Tensorflow session."),
-    (
-        "tensorflow_intra_op_parallelism",
-        int,
-        0,
-        "Number of threads to use to parallelize the execution of an individual op.",
-    ),
-    (
-        "tensorflow_inter_op_parallelism",
-        int,
-        0,
-        "Controls the number of operators that can be executed simultaneously.",
-    ),
-    (
-        "ssl_config_file",
-        str,
-        "",
-        "If non-empty, read an ascii SSLConfig protobuf from the supplied file name and set up a secure gRPC channel",
-    ),
-    (
-        "platform_config_file",
-        str,
-        "",
-        "If non-empty, read an ascii PlatformConfigMap protobuf from the supplied file name.",
-    ),
-    (
-        "per_process_gpu_memory_fraction",
-        float,
-        0.0,
-        "Fraction that each process occupies of the GPU memory space.",
-    ),
-    (
-        "saved_model_tags",
-        str,
-        "serve",
-        "Comma-separated set of tags corresponding to the meta graph def to load from SavedModel.",
-    ),
-    (
-        "grpc_channel_arguments",
-        str,
-        "",
-        "A comma separated list of arguments to be passed to the grpc server.",
-    ),
-    (
-        "enable_model_warmup",
-        bool,
-        True,
-        "Enables model warmup, which triggers lazy initializations (such as TF optimizations) at load time.",
-    ),
-    (
-        "monitoring_config_file",
-        str,
-        "",
-        "If non-empty, read an ascii MonitoringConfig protobuf from the supplied file name",
-    ),
-    ("enable_signature_method_name_check", bool, False, "Enable method_name check for SignatureDef."),
-    ("enable_profiler", bool, True, "Enable profiler service."),
-    ("version", bool, False, "Display version"),
-    # Ours, not the binary's: where to listen. TF Serving binds every interface; a
-    # learning tool should not expose an unauthenticated server to the network by default.
-    (
-        "bind_address",
-        str,
-        "127.0.0.1",
-        "Address to bind the gRPC and REST ports to (emulator only; TF Serving binds 0.0.0.0).",
-    ),
-]
+from .flag_specs import FLAG_SPECS, NOT_EMULATED, FlagSpec
 
-IGNORED_FLAGS = (
-    "grpc_socket_path",
-    "rest_api_num_threads",
-    "enable_batching",
-    "batching_parameters_file",
-    "flush_filesystem_caches",
-    "tensorflow_session_parallelism",
-    "tensorflow_intra_op_parallelism",
-    "tensorflow_inter_op_parallelism",
-    "ssl_config_file",
-    "platform_config_file",
-    "per_process_gpu_memory_fraction",
-    "grpc_channel_arguments",
-    "enable_signature_method_name_check",
-    "enable_profiler",
+__all__ = ["FLAG_SPECS", "NOT_EMULATED", "CommandLine", "Flags", "not_emulated_lines", "parse", "usage"]
+
+PROGRAM = "python -m tfserving_emulator"  # what ``argv[0]`` is to the binary's usage line
+_PYTHON_TYPES = {"int32": int, "int64": int, "bool": bool, "string": str, "float": float}
+
+# One attribute per flag, named as the flag; ``given`` lists the flags the command line set.
+Flags = make_dataclass(
+    "Flags",
+    [(spec.name, _PYTHON_TYPES[spec.type], field(default=spec.default)) for spec in FLAG_SPECS]
+    + [("given", tuple, field(default=()))],
 )
 
 
 @dataclass
-class Flags:
-    port: int = 8500
-    grpc_socket_path: str = ""
-    rest_api_port: int = 0
-    rest_api_num_threads: int = 0
-    rest_api_timeout_in_ms: int = 30000
-    rest_api_enable_cors_support: bool = False
-    enable_batching: bool = False
-    allow_version_labels_for_unavailable_models: bool = False
-    batching_parameters_file: str = ""
-    model_config_file: str = ""
-    model_config_file_poll_wait_seconds: int = 0
-    model_name: str = "default"
-    model_base_path: str = ""
-    max_num_load_retries: int = 5
-    load_retry_interval_micros: int = 60_000_000
-    file_system_poll_wait_seconds: int = 1
-    flush_filesystem_caches: bool = True
-    tensorflow_session_parallelism: int = 0
-    tensorflow_intra_op_parallelism: int = 0
-    tensorflow_inter_op_parallelism: int = 0
-    ssl_config_file: str = ""
-    platform_config_file: str = ""
-    per_process_gpu_memory_fraction: float = 0.0
-    saved_model_tags: str = "serve"
-    grpc_channel_arguments: str = ""
-    grpc_max_threads: int = 0
-    enable_model_warmup: bool = True
-    monitoring_config_file: str = ""
-    enable_signature_method_name_check: bool = False
-    enable_profiler: bool = True
-    version: bool = False
-    bind_address: str = "127.0.0.1"
-    given: tuple[str, ...] = ()
+class CommandLine:
+    flags: Flags
+    unknown: list[str]  # arguments no flag took, in order
+    bad_values: list[str]  # one "Couldn't interpret value ..." message per bad argument
+
+    @property
+    def ok(self) -> bool:
+        """What ``Flags::Parse`` returns: no bad value, and not ``--help`` first left over."""
+        return not self.bad_values and not (self.unknown and self.unknown[0] == "--help")
 
 
-class FlagError(Exception):
-    """The command line is not valid; the message is what the binary prints."""
+# What sscanf's %d / %lld / %f accept when nothing may follow ("%d%c" must convert one
+# item): optional leading white space, then the number.
+_SPACE = "[ \t\n\v\f\r]*"
+_INTEGER = re.compile(_SPACE + r"([+-]?[0-9]+)")
+_DECIMAL = re.compile(
+    _SPACE + r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf(?:inity)?|nan))",
+    re.IGNORECASE,
+)
+_HEX_FLOAT = re.compile(
+    _SPACE + r"([+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?)", re.IGNORECASE
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _integer(text: str, bits: int) -> int | None:
+    match = _INTEGER.fullmatch(text)
+    if match is None:
+        return None
+    # glibc's scanf reads with strtol (saturating at the 64-bit range) and stores an int32
+    # by truncation, so --port=4294967297 is port 1, as in the binary.
+    value = min(max(int(match.group(1)), _INT64_MIN), _INT64_MAX)
+    if bits == 32:
+        value = (value + 2**31) % 2**32 - 2**31
+    return value
+
+
+def _float32(text: str) -> float | None:
+    match = _DECIMAL.fullmatch(text)
+    if match is not None:
+        value = float(match.group(1))
+    else:
+        match = _HEX_FLOAT.fullmatch(text)
+        if match is None:
+            return None
+        value = float.fromhex(match.group(1))
+    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+        return math.copysign(math.inf, value)  # strtof overflows to HUGE_VALF
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _match(spec: FlagSpec, arg: str) -> tuple[bool, object]:
+    """``Flag::Parse``: (does ``arg`` belong to this flag, its value or None if bad)."""
+    prefix = f"--{spec.name}"
+    if not arg.startswith(prefix):
+        return False, None
+    rest = arg[len(prefix) :]
+    if spec.type == "bool":
+        return True, {"": True, "=true": True, "=false": False}.get(rest)
+    if not rest.startswith("="):
+        return False, None
+    text = rest[1:]
+    if spec.type == "string":
+        return True, text
+    if spec.type == "float":
+        return True, _float32(text)
+    return True, _integer(text, 32 if spec.type == "int32" else 64)
+
+
+def _bad_value(spec: FlagSpec, arg: str) -> str:
+    # Bool flags report what follows the name ("=yes"); the others what follows "=".
+    text = arg[len(spec.name) + 2 :]
+    if spec.type != "bool":
+        text = text[1:]
+    return f"Couldn't interpret value {text} for flag {spec.name}."
+
+
+def parse(argv: list[str]) -> CommandLine:
+    values: dict[str, object] = {}
+    unknown: list[str] = []
+    bad_values: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            unknown.extend(argv[index:])
+            break
+        for spec in FLAG_SPECS:
+            matched, value = _match(spec, arg)
+            if not matched:
+                continue
+            if value is None:
+                bad_values.append(_bad_value(spec, arg))
+            else:
+                values[spec.name] = value
+            break
+        else:
+            unknown.append(arg)
+    flags = Flags(**values)
+    flags.given = tuple(values)
+    return CommandLine(flags, unknown, bad_values)
+
+
+def _shown_default(spec: FlagSpec) -> str:
+    if spec.type == "bool":
+        return "true" if spec.default else "false"
+    if spec.type == "string":
+        return f'"{spec.default}"'
+    if spec.type == "float":
+        return f"{spec.default:f}"
+    return str(spec.default)
 
 
 def usage() -> str:
-    lines = ["usage: python -m tfserving_emulator", "Flags:"]
-    for name, kind, default, text in FLAG_SPECS:
-        shown = str(default).lower() if kind is bool else str(default)
-        lines.append(f"\t--{name}={shown}".ljust(56) + f"\t{kind.__name__}\t{text}")
+    """``Flags::Usage``: a header, then ``\\t%-33s\\t<type>\\t<help>`` per flag."""
+    lines = [f"usage: {PROGRAM}", "Flags:"]
+    for spec in FLAG_SPECS:
+        lines.append(f"\t{f'--{spec.name}={_shown_default(spec)}':<33}\t{spec.type}\t{spec.help}")
     return "\n".join(lines) + "\n"
 
 
-def _convert(name: str, kind: type, text: str):
-    if kind is bool:
-        if text.lower() in ("true", "1"):
-            return True
-        if text.lower() in ("false", "0"):
-            return False
-    else:
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    raise FlagError(f"Couldn't interpret value {text} for flag {name}.")
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, float):  # the shortest text that reads back as the same float32
+        return next(t for t in (f"{value:.{n}g}" for n in range(1, 10)) if _float32(t) == value)
+    return str(value)
 
 
-def parse(argv: list[str]) -> Flags:
-    specs = {name: kind for name, kind, _, _ in FLAG_SPECS}
-    values: dict[str, object] = {}
-    for arg in argv:
-        if arg == "--help":
-            raise FlagError("")
-        if not arg.startswith("--"):
-            raise FlagError(f"unknown argument: {arg}")
-        name, sep, text = arg[2:].partition("=")
-        kind = specs.get(name)
-        if kind is None:
-            raise FlagError(f"unknown argument: {arg}")
-        if not sep:
-            if kind is not bool:
-                raise FlagError(f"unknown argument: {arg}")
-            text = "true"
-        values[name] = _convert(name, kind, text)
-    known = {f.name for f in fields(Flags)}
-    flags = Flags(**{k: v for k, v in values.items() if k in known})
-    flags.given = tuple(values)
-    return flags
+def not_emulated_lines(flags: Flags) -> list[str]:
+    """One line per not-emulated flag the command line set to something other than its default."""
+    return [
+        f"--{spec.name}={_shown(getattr(flags, spec.name))} is not emulated and has no effect: "
+        f"{NOT_EMULATED[spec.name]}"
+        for spec in FLAG_SPECS
+        if spec.name in NOT_EMULATED and getattr(flags, spec.name) != spec.default
+    ]

@@ -16,12 +16,14 @@ import threading
 
 from . import TF_SERVING_VERSION, log
 from .errors import ServingError
-from .flags import IGNORED_FLAGS, FlagError, Flags, parse, usage
+from .flags import Flags, not_emulated_lines, parse, usage
 
 # TensorFlow is imported only once the flags are valid: a typo or --help should not
 # cost seconds of TensorFlow start-up.
 
 _WHERE = "tensorflow_serving/model_servers/server.cc"
+_FLAGS_WHERE = "tensorflow/core/util/command_line_flags.cc"
+_EMULATOR_WHERE = "tfserving_emulator"
 EXIT_FAILURE = 255  # the binary returns -1 from main()
 
 
@@ -32,21 +34,87 @@ def _fail(error: ServingError) -> int:
 
 
 def _model_server_config(flags: Flags):
+    """``Server::BuildAndStart`` up to ``ServerCore::Create``: its checks, in its order."""
     from .model_config import read_config_file, single_model_config
 
-    if flags.model_config_file:
-        return read_config_file(flags.model_config_file)
-    if not flags.model_base_path:
+    if flags.port == 0 and not flags.grpc_socket_path:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            "At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.",
+        )
+    if flags.use_alts_credentials and flags.ssl_config_file:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            "Either use_alts_credentials must be false or ssl_config_file must be empty.",
+        )
+    if not flags.model_base_path and not flags.model_config_file:
         raise ServingError(
             "INVALID_ARGUMENT",
             "Both server_options.model_base_path and server_options.model_config_file are empty!",
         )
-    log.info(
-        _WHERE,
-        "Building single TensorFlow model file config:  model_name: "
-        f"{flags.model_name} model_base_path: {flags.model_base_path}",
+    if flags.model_config_file:
+        config = read_config_file(flags.model_config_file)
+    else:
+        log.info(
+            _WHERE,
+            "Building single TensorFlow model file config:  model_name: "
+            f"{flags.model_name} model_base_path: {flags.model_base_path}",
+        )
+        config = single_model_config(flags.model_name, flags.model_base_path)
+    if not flags.platform_config_file:  # these options belong to the TensorFlow platform
+        _check_session_options(flags)
+    return config
+
+
+def _check_session_options(flags: Flags) -> None:
+    if flags.batching_parameters_file and not flags.enable_batching:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            "server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.",
+        )
+    parallelism = (
+        flags.tensorflow_intra_op_parallelism,
+        flags.tensorflow_inter_op_parallelism,
+        flags.tensorflow_session_parallelism,
     )
-    return single_model_config(flags.model_name, flags.model_base_path)
+    if all(threads > 0 for threads in parallelism):
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, "
+            "server_options.tensorflow_inter_op_parallelism) separately. You cannot configure all.",
+        )
+
+
+def _read_command_line(argv: list[str]) -> Flags | int:
+    """The flags, or the exit status when ``main.cc`` stops before serving."""
+    command_line = parse(argv)
+    for message in command_line.bad_values:
+        log.error(_FLAGS_WHERE, message)
+    if not command_line.ok:
+        print(usage(), end="")
+        return EXIT_FAILURE
+    flags = command_line.flags
+    if flags.version:
+        import tensorflow as tf
+
+        print(
+            f"TensorFlow ModelServer: {TF_SERVING_VERSION} (tfserving_emulator)\nTensorFlow Library: {tf.__version__}"
+        )
+        return 0
+    if command_line.unknown:
+        print(f"unknown argument: {command_line.unknown[0]}")
+        print(usage(), end="")
+        # The binary carries on and serves without the argument; a mistyped flag should
+        # stop a script instead (a deliberate difference, see docs/emulator.md).
+        return EXIT_FAILURE
+    if flags.grpc_max_threads < 1:
+        log.error(_EMULATOR_WHERE, f"--grpc_max_threads must be at least 1, got {flags.grpc_max_threads}")
+        return EXIT_FAILURE
+    for line in not_emulated_lines(flags):
+        log.warning(_EMULATOR_WHERE, line)
+    return flags
 
 
 def _watch_config_file(core, flags: Flags, stop: threading.Event) -> None:
@@ -63,24 +131,16 @@ def _watch_config_file(core, flags: Flags, stop: threading.Event) -> None:
             log.error(_WHERE, f"Failed to reload the model config file: {error.status_string()}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        flags = parse(sys.argv[1:] if argv is None else argv)
-    except FlagError as error:
-        if str(error):
-            print(str(error))
-        print(usage(), end="")
-        return EXIT_FAILURE
-    if flags.version:
-        import tensorflow as tf
+def _grpc_threads(flags: Flags) -> int | None:
+    """``--grpc_max_threads`` when given; else the emulator's own default (2 x CPUs, not 4 x:
+    more Python threads only take turns on the GIL)."""
+    return flags.grpc_max_threads if "grpc_max_threads" in flags.given else None
 
-        print(
-            f"TensorFlow ModelServer: {TF_SERVING_VERSION} (tfserving_emulator)\nTensorFlow Library: {tf.__version__}"
-        )
-        return 0
-    for name in IGNORED_FLAGS:
-        if name in flags.given:
-            log.warning(_WHERE, f"--{name} is accepted for compatibility but has no effect in the emulator")
+
+def main(argv: list[str] | None = None) -> int:
+    flags = _read_command_line(sys.argv[1:] if argv is None else argv)
+    if isinstance(flags, int):
+        return flags
 
     from .core import CoreOptions, ServerCore
     from .grpc_server import Services, build_server
@@ -100,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         load_retry_interval_seconds=flags.load_retry_interval_micros / 1e6,
         allow_version_labels_for_unavailable_models=flags.allow_version_labels_for_unavailable_models,
         saved_model_tags=tuple(t for t in flags.saved_model_tags.split(",") if t),
+        prefer_tflite_model=flags.prefer_tflite_model,
+        num_tflite_pools=flags.num_tflite_pools,
+        num_tflite_interpreters_per_pool=flags.num_tflite_interpreters_per_pool,
         on_loaded=warm_up if flags.enable_model_warmup else None,
     )
     core = ServerCore(options)
@@ -124,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     services = Services(core, metrics)
     address = f"{flags.bind_address}:{flags.port}"
     try:
-        grpc_server, bound = build_server(services, address, max_workers=flags.grpc_max_threads or None)
+        grpc_server, bound = build_server(
+            services,
+            address if flags.port else None,  # --port=0: the UNIX socket only
+            max_workers=_grpc_threads(flags),
+            socket_path=flags.grpc_socket_path,
+            enable_profiler=flags.enable_profiler,
+        )
     except RuntimeError as error:
         bound, grpc_error = 0, error
     else:
@@ -136,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     grpc_server.start()
-    log.info(_WHERE, f"Running gRPC ModelServer at {address} ...")
+    if flags.port:
+        log.info(_WHERE, f"Running gRPC ModelServer at {address} ...")
+    if flags.grpc_socket_path:
+        log.info(_WHERE, f"Running gRPC ModelServer at UNIX socket {flags.grpc_socket_path} ...")
 
     rest_server = None
     if flags.rest_api_port:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 from . import log
 from .errors import ServingError, failed_precondition, invalid_argument, not_found
+from .loader import LoadOptions, load_version
 from .model_config import ModelConfig, ModelServerConfig, validate
-from .saved_model import LoadedModel
+from .servable import Servable
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 _WHERE = "tensorflow_serving/core"
@@ -51,8 +52,12 @@ class CoreOptions:
     load_retry_interval_seconds: float = 60.0
     allow_version_labels_for_unavailable_models: bool = False
     saved_model_tags: tuple[str, ...] = ("serve",)
+    # --prefer_tflite_model and its interpreter pools (see loader.py).
+    prefer_tflite_model: bool = False
+    num_tflite_pools: int = 0
+    num_tflite_interpreters_per_pool: int = 1
     # Called after each successful load, e.g. to replay warm-up requests.
-    on_loaded: Callable[[LoadedModel], None] | None = None
+    on_loaded: Callable[[Servable], None] | None = None
 
 
 @dataclass
@@ -63,7 +68,7 @@ class VersionRecord:
     path: str
     state: str = START
     error: ServingError | None = None
-    model: LoadedModel | None = None
+    model: Servable | None = None
     aspired: bool = True
     managed: bool = True  # False once the manager has let go of it (unloaded or failed and un-aspired)
 
@@ -291,7 +296,7 @@ class ServerCore:
         attempts = self.options.max_num_load_retries + 1
         for attempt in range(attempts):
             try:
-                model = LoadedModel(name, record.version, record.path, self.options.saved_model_tags)
+                model = load_version(name, record.version, record.path, self._load_options())
                 if self.options.on_loaded:
                     self.options.on_loaded(model)
             except ServingError as error:
@@ -318,6 +323,14 @@ class ServerCore:
             # collector's sight keeps every later full collection (and request) fast.
             gc.freeze()
             return
+
+    def _load_options(self) -> LoadOptions:
+        return LoadOptions(
+            saved_model_tags=self.options.saved_model_tags,
+            prefer_tflite_model=self.options.prefer_tflite_model,
+            num_tflite_pools=self.options.num_tflite_pools,
+            num_tflite_interpreters_per_pool=self.options.num_tflite_interpreters_per_pool,
+        )
 
     def _unload(self, name: str, record: VersionRecord) -> None:
         with self._lock:
@@ -364,7 +377,7 @@ class ServerCore:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def get_servable(self, name: str, version: int | None = None, label: str | None = None) -> LoadedModel:
+    def get_servable(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The version a request should use, acquired: ``release()`` it (or use ``with``)."""
         with self._lock:
             if label is not None:

@@ -19,11 +19,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
-from . import turns
+from . import custom_ops, turns
 from .errors import ServingError
+from .servable import Servable
 
 # tensorflow.errors.OpError.error_code -> absl code name.
 _TF_CODE_NAMES = {
@@ -45,7 +47,6 @@ _TF_CODE_NAMES = {
     16: "UNAUTHENTICATED",
 }
 
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 # A model run at least this long hands the request's turn over while it runs.
 LONG_RUN_SECONDS = 0.001
 
@@ -58,36 +59,38 @@ def from_tf_error(error: tf.errors.OpError) -> ServingError:
     return ServingError(_TF_CODE_NAMES.get(error.error_code, "UNKNOWN"), error.message)
 
 
-def _check_parses(path: str) -> None:
-    """``ReadBinaryProto``'s verdict on a corrupt ``saved_model.pb``, in TF's words."""
+def _read_saved_model(path: str) -> saved_model_pb2.SavedModel | None:
+    """``ReadBinaryProto``'s verdict on a corrupt ``saved_model.pb``, in TF's words.
+
+    A text ``saved_model.pbtxt`` is read too (for its op types); if it does not parse,
+    the loader reports that itself.
+    """
     pb = os.path.join(path, "saved_model.pb")
     if not os.path.exists(pb):
-        return
+        try:
+            with open(os.path.join(path, "saved_model.pbtxt"), encoding="utf-8") as handle:
+                return text_format.Parse(handle.read(), saved_model_pb2.SavedModel())
+        except (OSError, UnicodeDecodeError, text_format.ParseError):
+            return None
     try:
         with open(pb, "rb") as handle:
-            saved_model_pb2.SavedModel.FromString(handle.read())
+            return saved_model_pb2.SavedModel.FromString(handle.read())
     except DecodeError:
         raise ServingError("DATA_LOSS", f"Can't parse {pb} as binary proto") from None
     except OSError as error:
         raise ServingError("PERMISSION_DENIED", f"{pb}; {error.strerror}") from None
 
 
-class LoadedModel:
-    """One loaded version: its signatures and a session to run them."""
+class LoadedModel(Servable):
+    """One loaded SavedModel version: its signatures and a session to run them."""
 
     def __init__(self, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)):
-        self.name = name
-        self.version = version
-        self.path = path
-        if not any(os.path.exists(os.path.join(path, f)) for f in SAVED_MODEL_FILES):
-            # The C++ loader's own words for a version directory with no SavedModel in it.
-            raise ServingError(
-                "NOT_FOUND",
-                f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}. "
-                "Check that the directory exists and that you have the right permissions for "
-                "accessing it.",
-            )
-        _check_parses(path)
+        super().__init__(name, version, path)
+        saved_model = _read_saved_model(path)
+        # The real binary links extra op libraries (TF Text); register them before the
+        # graph is imported, as the import fails on any op type it does not know.
+        if saved_model is not None:
+            custom_ops.register_ops_used_by(saved_model)
         self._graph = tf.Graph()
         config = config_pb2.ConfigProto(allow_soft_placement=True)
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
@@ -102,17 +105,11 @@ class LoadedModel:
             self._session.close()
             raise ServingError("INVALID_ARGUMENT", str(error)) from None
         self.meta_graph: meta_graph_pb2.MetaGraphDef = meta_graph
-        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
+        self.signature_defs = dict(meta_graph.signature_def)
         self._callables: dict[tuple, object] = {}
         # Whether the last run of a callable at a size took long (see run()).
         self._long_runs: dict[tuple, bool] = {}
-        # Per-signature request plans, filled by inference.predict_plan.
-        self.plans: dict[str, object] = {}
         self._callables_lock = threading.Lock()
-        # In-flight requests; unloading waits for them (TF Serving's servable handles do the same).
-        self._users = 0
-        self._users_cond = threading.Condition()
-        self._closed = False
 
     # -- running ---------------------------------------------------------------------------
 
@@ -160,28 +157,6 @@ class LoadedModel:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    def acquire(self) -> LoadedModel:
-        with self._users_cond:
-            self._users += 1
-        return self
-
-    def release(self) -> None:
-        with self._users_cond:
-            self._users -= 1
-            self._users_cond.notify_all()
-
-    def __enter__(self) -> LoadedModel:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def close(self) -> None:
-        """Wait for in-flight requests, then free the session."""
-        with self._users_cond:
-            self._users_cond.wait_for(lambda: self._users == 0)
-            if self._closed:
-                return
-            self._closed = True
+    def _free(self) -> None:
         self._callables.clear()
         self._session.close()

@@ -39,7 +39,7 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "port",
         "int32",
         8500,
-        ("TCP port to listen on for gRPC/HTTP API. Disabled if port set to zero."),
+        "TCP port to listen on for gRPC/HTTP API. Disabled if port set to zero.",
     ),
     FlagSpec(
         "grpc_socket_path",
@@ -72,25 +72,25 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "rest_api_timeout_in_ms",
         "int32",
         30000,
-        ("Timeout for HTTP/REST API calls."),
+        "Timeout for HTTP/REST API calls.",
     ),
     FlagSpec(
         "rest_api_enable_cors_support",
         "bool",
         False,
-        ("Enable CORS headers in response"),
+        "Enable CORS headers in response",
     ),
     FlagSpec(
         "enable_batching",
         "bool",
         False,
-        ("enable batching"),
+        "enable batching",
     ),
     FlagSpec(
         "allow_version_labels_for_unavailable_models",
         "bool",
         False,
-        ("If true, allows assigning unused version labels to models that are not available yet."),
+        "If true, allows assigning unused version labels to models that are not available yet.",
     ),
     FlagSpec(
         "batching_parameters_file",
@@ -140,13 +140,13 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "model_name",
         "string",
         "default",
-        ("name of model (ignored if --model_config_file flag is set)"),
+        "name of model (ignored if --model_config_file flag is set)",
     ),
     FlagSpec(
         "model_base_path",
         "string",
         "",
-        ("path to export (ignored if --model_config_file flag is set, otherwise required)"),
+        "path to export (ignored if --model_config_file flag is set, otherwise required)",
     ),
     FlagSpec(
         "num_load_threads",
@@ -255,7 +255,7 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "use_alts_credentials",
         "bool",
         False,
-        ("Use Google ALTS credentials"),
+        "Use Google ALTS credentials",
     ),
     FlagSpec(
         "ssl_config_file",
@@ -291,7 +291,7 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "saved_model_tags",
         "string",
         "serve",
-        ("Comma-separated set of tags corresponding to the meta graph def to load from SavedModel."),
+        "Comma-separated set of tags corresponding to the meta graph def to load from SavedModel.",
     ),
     FlagSpec(
         "grpc_channel_arguments",
@@ -306,7 +306,7 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "grpc_max_threads",
         "int32",
         4 * CPUS,
-        ("Max grpc server threads to handle grpc messages."),
+        "Max grpc server threads to handle grpc messages.",
     ),
     FlagSpec(
         "enable_model_warmup",
@@ -321,25 +321,25 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "num_request_iterations_for_warmup",
         "int32",
         0,
-        ("Number of times a request is iterated during warmup replay. This value is used only if > 0."),
+        "Number of times a request is iterated during warmup replay. This value is used only if > 0.",
     ),
     FlagSpec(
         "version",
         "bool",
         False,
-        ("Display version"),
+        "Display version",
     ),
     FlagSpec(
         "monitoring_config_file",
         "string",
         "",
-        ("If non-empty, read an ascii MonitoringConfig protobuf from the supplied file name"),
+        "If non-empty, read an ascii MonitoringConfig protobuf from the supplied file name",
     ),
     FlagSpec(
         "remove_unused_fields_from_bundle_metagraph",
         "bool",
         True,
-        ("Removes unused fields from MetaGraphDef proto message to save memory."),
+        "Removes unused fields from MetaGraphDef proto message to save memory.",
     ),
     FlagSpec(
         "prefer_tflite_model",
@@ -405,37 +405,37 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
         "enable_profiler",
         "bool",
         True,
-        ("Enable profiler service."),
+        "Enable profiler service.",
     ),
     FlagSpec(
         "thread_pool_factory_config_file",
         "string",
         "",
-        ("If non-empty, read an ascii ThreadPoolConfig protobuf from the supplied file name."),
+        "If non-empty, read an ascii ThreadPoolConfig protobuf from the supplied file name.",
     ),
     FlagSpec(
         "mixed_precision",
         "string",
         "",
-        ("specify mixed_precision mode"),
+        "specify mixed_precision mode",
     ),
     FlagSpec(
         "skip_initialize_tpu",
         "bool",
         False,
-        ("Whether to skip auto initializing TPU."),
+        "Whether to skip auto initializing TPU.",
     ),
     FlagSpec(
         "enable_grpc_healthcheck_service",
         "bool",
         False,
-        ("Enable the standard gRPC healthcheck service."),
+        "Enable the standard gRPC healthcheck service.",
     ),
     FlagSpec(
         "enable_serialization_as_tensor_content",
         "bool",
         False,
-        ("Enable serialization of predict response as tensor content."),
+        "Enable serialization of predict response as tensor content.",
     ),
     # Ours, not the binary's: where to listen. TF Serving binds every interface; a
     # learning tool should not expose an unauthenticated server to the network by default.
@@ -449,12 +449,10 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
 
 _BATCHING = "request batching is not built yet; requests run one by one"
 _SESSION_THREADS = "sessions use TensorFlow's default thread pools"
-_TFLITE = "TF Lite models are not served; the SavedModel is loaded"
 
 # Flags accepted but not acted on, with the reason the start-up line gives. A flag left at
 # its default needs no line: only a value the user chose can be missed.
 NOT_EMULATED: dict[str, str] = {
-    "grpc_socket_path": "gRPC over a UNIX socket is not built yet",
     "rest_api_num_threads": "the REST server starts one thread per connection",
     "enable_batching": _BATCHING,
     "batching_parameters_file": _BATCHING,
@@ -473,13 +471,10 @@ NOT_EMULATED: dict[str, str] = {
     "grpc_channel_arguments": "channel arguments are not passed on to grpcio",
     "num_request_iterations_for_warmup": "each warm-up record is replayed once",
     "remove_unused_fields_from_bundle_metagraph": "a memory saving only; the loaded graph is kept whole",
-    "prefer_tflite_model": _TFLITE,
-    "num_tflite_pools": _TFLITE,
-    "num_tflite_interpreters_per_pool": _TFLITE,
+    "num_tflite_interpreters_per_pool": "each request runs on one TF Lite interpreter (no batch splitting)",
     "enable_signature_method_name_check": "SignatureDef method names are not checked",
     "xla_cpu_compilation_enabled": "XLA JIT is left as TensorFlow sets it",
     "xla_gpu_compilation_enabled": "XLA:GPU is a GPU option; the emulator runs models on the CPU",
-    "enable_profiler": "there is no profiler service",
     "thread_pool_factory_config_file": "inference runs on the request's own thread",
     "mixed_precision": "the mixed-precision graph rewrite is not applied",
     "skip_initialize_tpu": "a TPU option; only TPU builds initialise a TPU",

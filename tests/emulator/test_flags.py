@@ -77,10 +77,8 @@ NAMES = [name for name, _, _ in MAIN_CC_FLAGS]
 
 BATCHING = "request batching is not built yet; requests run one by one"
 SESSION_THREADS = "sessions use TensorFlow's default thread pools"
-TFLITE = "TF Lite models are not served; the SavedModel is loaded"
 # The argument that sets each not-emulated flag to a non-default value, and its one line.
 NOT_EMULATED_LINES = {
-    "grpc_socket_path": ("--grpc_socket_path=x", "gRPC over a UNIX socket is not built yet"),
     "rest_api_num_threads": ("--rest_api_num_threads=3", "the REST server starts one thread per connection"),
     "enable_batching": ("--enable_batching", BATCHING),
     "batching_parameters_file": ("--batching_parameters_file=x", BATCHING),
@@ -126,9 +124,10 @@ NOT_EMULATED_LINES = {
         "--remove_unused_fields_from_bundle_metagraph=false",
         "a memory saving only; the loaded graph is kept whole",
     ),
-    "prefer_tflite_model": ("--prefer_tflite_model", TFLITE),
-    "num_tflite_pools": ("--num_tflite_pools=3", TFLITE),
-    "num_tflite_interpreters_per_pool": ("--num_tflite_interpreters_per_pool=3", TFLITE),
+    "num_tflite_interpreters_per_pool": (
+        "--num_tflite_interpreters_per_pool=3",
+        "each request runs on one TF Lite interpreter (no batch splitting)",
+    ),
     "enable_signature_method_name_check": (
         "--enable_signature_method_name_check",
         "SignatureDef method names are not checked",
@@ -138,7 +137,6 @@ NOT_EMULATED_LINES = {
         "--xla_gpu_compilation_enabled",
         "XLA:GPU is a GPU option; the emulator runs models on the CPU",
     ),
-    "enable_profiler": ("--enable_profiler=false", "there is no profiler service"),
     "thread_pool_factory_config_file": (
         "--thread_pool_factory_config_file=x",
         "inference runs on the request's own thread",
@@ -395,6 +393,11 @@ def test_the_batching_check_belongs_to_the_tensorflow_platform():
     flags = parse(
         ["--batching_parameters_file=/b", "--platform_config_file=/p", "--model_base_path=/m"]
     ).flags
+    assert _model_server_config(flags) is not None
+
+
+def test_port_zero_is_allowed_with_a_unix_socket():
+    flags = parse(["--port=0", "--grpc_socket_path=/tmp/s", "--model_base_path=/m"]).flags
     assert _model_server_config(flags) is not None
 
 

@@ -11,6 +11,11 @@
 #      03_start_server.sh start    serve it, wait until AVAILABLE
 #      04_grpc_client.py           call it over gRPC
 #      05_rest_client.py           call it over REST
+#    and with --all the lessons after them, on the same server:
+#      06_hot_swap.py              a new version while requests keep coming
+#      07_labels.py                version labels: canary, promote, rollback
+#      08_several_models.py        three models on one server
+#      09_benchmark.py             gRPC against REST, 1 to 100,000 rows per request
 # 3. stops the server at the end, also when a step fails or you press Ctrl-C.
 set -euo pipefail
 
@@ -25,12 +30,14 @@ SERVER_STARTED=""
 
 usage() {
   cat <<'EOF'
-usage: ./run_walkthrough.sh [--no-install] [-h|--help]
+usage: ./run_walkthrough.sh [--no-install] [--all] [-h|--help]
 
 Runs steps 01 to 05 of the tutorial and stops the server at the end.
 
   --no-install   use the Python environment as it is (no .venv creation, no pip install),
                  e.g. when you manage TensorFlow yourself (conda, a GPU build)
+  --all          then chapters 06 to 09 too (hot swap, labels, several models, benchmark;
+                 a few more minutes)
 
 Settings come from settings.env and can be overridden per run, e.g.
   SERVING_BACKEND=emulator GRPC_PORT=9000 ./run_walkthrough.sh
@@ -124,20 +131,31 @@ stop_server_at_exit() {
   fi
 }
 
+# Chapters 6 to 9 build on the server of steps 2 and 3; each leaves it as the next expects.
+run_later_chapters() {
+  run_python_step "6. A new version while requests keep coming" 06_hot_swap.py
+  run_python_step "7. Version labels: canary, promote, rollback" 07_labels.py
+  run_python_step "8. Several models on one server" 08_several_models.py
+  run_python_step "9. gRPC or REST? The benchmark" 09_benchmark.py
+}
+
 main() {
-  local install=yes
-  case ${1:-} in
-    -h | --help)
-      usage
-      return 0
-      ;;
-    --no-install) install="" ;;
-    "") ;;
-    *)
-      usage >&2
-      die "unknown argument '$1'; use --no-install or no argument"
-      ;;
-  esac
+  local install=yes all=""
+  while (($# > 0)); do
+    case $1 in
+      -h | --help)
+        usage
+        return 0
+        ;;
+      --no-install) install="" ;;
+      --all) all=yes ;;
+      *)
+        usage >&2
+        die "unknown argument '$1'; use --no-install, --all or no argument"
+        ;;
+    esac
+    shift
+  done
   # Resolve and export the settings once: the steps run from the repository root, and a
   # relative path given in the environment must keep meaning "relative to where you ran
   # this". Each step prints them (and its backend choice) itself.
@@ -162,9 +180,15 @@ main() {
   run_step "3. Serve the model" ./03_start_server.sh start
   run_python_step "4. Call it over gRPC" 04_grpc_client.py
   run_python_step "5. Call it over REST" 05_rest_client.py
+  if [[ -n $all ]]; then
+    run_later_chapters
+  fi
 
   banner "Done"
   info "Every step worked. To keep a server running afterwards: ./03_start_server.sh start"
+  if [[ -z $all ]]; then
+    info "Next, with a server running: python 06_hot_swap.py (chapters 6 to 9; or ./run_walkthrough.sh --all)"
+  fi
 }
 
 # Sourcing the file (tests do) defines the functions without running anything.

@@ -1,4 +1,4 @@
-"""Fixtures for the tests of chapters 6 and 7 and of deploy/: sandboxes, exports, servers.
+"""Fixtures for the tests of chapters 6 to 9 and of deploy/: sandboxes, exports, servers.
 
 Each test gets its own MODEL_BASE_DIR, RUN_DIR and free ports through the environment
 variables every script reads (settings.env's keys), so nothing touches the reader's

@@ -1,7 +1,7 @@
 """A stand-in for the ``docker`` CLI whose containers are the emulator, for testing the Docker paths.
 
 The chapters' Docker variants (``03_start_server.sh`` with SERVING_BACKEND=docker, and
-``06_versions_and_labels.py`` on top of it) must pass the real server the right
+``07_labels.py`` and ``08_several_models.py`` on top of it) must pass the real server the right
 arguments: the model base directory mounted at /models, container paths in
 ``--model_config_file`` and in every config sent over gRPC. With no Docker engine, this
 fake plays both parts:

@@ -19,13 +19,49 @@ STEP_SCRIPTS = ("02_train_and_export.py", "04_grpc_client.py", "05_rest_client.p
 def test_help(sandbox: ScriptSandbox):
     result = sandbox.run("run_walkthrough.sh", "--help")
     assert result.returncode == 0
-    assert result.stdout.startswith("usage: ./run_walkthrough.sh [--no-install] [-h|--help]\n")
+    assert result.stdout.startswith("usage: ./run_walkthrough.sh [--no-install] [--all] [-h|--help]\n")
 
 
 def test_unknown_argument(sandbox: ScriptSandbox):
     result = sandbox.run("run_walkthrough.sh", "--fast")
     assert result.returncode == 1
-    assert error_lines(result.stderr) == ["error: unknown argument '--fast'; use --no-install or no argument"]
+    assert error_lines(result.stderr) == [
+        "error: unknown argument '--fast'; use --no-install, --all or no argument"
+    ]
+
+
+def steps_run_by(sandbox: ScriptSandbox, *arguments: str) -> list[str]:
+    """The steps main() would run, in order: each step runner replaced by one that prints its command."""
+    snippet = (
+        f'source "{REPO_ROOT}/run_walkthrough.sh"\n'
+        'run_step() { echo "step: ${*:2}"; }\n'
+        'run_python_step() { echo "step: python $2"; }\n'
+        "stop_server_at_exit() { :; }\n"
+        f"main {' '.join(arguments)}\n"
+    )
+    result = sandbox.lib(snippet)
+    assert result.returncode == 0, result.stderr
+    return [line.removeprefix("step: ") for line in result.stdout.splitlines() if line.startswith("step: ")]
+
+
+def test_steps_1_to_5_by_default_and_chapters_6_to_9_with_all(sandbox: ScriptSandbox):
+    first_five = [
+        "./01_install_serving.sh",
+        "python 02_train_and_export.py",
+        "./03_start_server.sh start",
+        "python 04_grpc_client.py",
+        "python 05_rest_client.py",
+    ]
+    assert steps_run_by(sandbox, "--no-install") == first_five
+    assert steps_run_by(sandbox, "--all", "--no-install") == [
+        *first_five,
+        "python 06_hot_swap.py",
+        "python 07_labels.py",
+        "python 08_several_models.py",
+        "python 09_benchmark.py",
+    ]
+    for script in ("06_hot_swap.py", "07_labels.py", "08_several_models.py", "09_benchmark.py"):
+        assert (REPO_ROOT / script).is_file(), script
 
 
 def test_requirements_are_installed_only_when_they_change(sandbox: ScriptSandbox, tmp_path: Path):

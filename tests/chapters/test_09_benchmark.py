@@ -1,4 +1,4 @@
-"""Chapter 7 on the emulator with tiny settings: valid JSON, a PNG chart, a table; clear errors."""
+"""Chapter 9 on the emulator with tiny settings: valid JSON, a PNG chart, a table; clear errors."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def running(tmp_path_factory, model_template: Path) -> Iterator[Sandbox]:
 def test_benchmark_writes_results_and_chart(running: Sandbox, tmp_path):
     output, chart = tmp_path / "out" / "benchmark.json", tmp_path / "out" / "benchmark.png"
     result = running.run_python(
-        "07_benchmark.py", *SMALL_RUN, "--concurrency", "2", "--output", str(output), "--chart", str(chart),
+        "09_benchmark.py", *SMALL_RUN, "--concurrency", "2", "--output", str(output), "--chart", str(chart),
         "--label", "emulator test",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,7 +65,7 @@ def test_benchmark_writes_results_and_chart(running: Sandbox, tmp_path):
 def test_the_blogs_two_input_signature_works_too(running: Sandbox, tmp_path):
     output = tmp_path / "benchmark.json"
     result = running.run_python(
-        "07_benchmark.py", "--signature", "your_prediction", "--batch-sizes", "3", "--requests", "2",
+        "09_benchmark.py", "--signature", "your_prediction", "--batch-sizes", "3", "--requests", "2",
         "--warmup", "0", "--output", str(output), "--chart", str(tmp_path / "chart.png"),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -75,7 +75,7 @@ def test_the_blogs_two_input_signature_works_too(running: Sandbox, tmp_path):
 
 def test_unknown_signature_names_the_ones_there_are(running: Sandbox, tmp_path):
     result = running.run_python(
-        "07_benchmark.py", "--signature", "predict", "--output", str(tmp_path / "b.json")
+        "09_benchmark.py", "--signature", "predict", "--output", str(tmp_path / "b.json")
     )
     assert result.returncode == 1
     assert result.stderr == (
@@ -85,7 +85,7 @@ def test_unknown_signature_names_the_ones_there_are(running: Sandbox, tmp_path):
 
 
 def test_without_a_server_it_says_how_to_start_one(emulator_sandbox: Sandbox):
-    result = emulator_sandbox.run_python("07_benchmark.py", *SMALL_RUN)
+    result = emulator_sandbox.run_python("09_benchmark.py", *SMALL_RUN)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: no TF Serving answers at http://localhost:{emulator_sandbox.env['REST_PORT']}; "
@@ -101,6 +101,6 @@ def test_without_a_server_it_says_how_to_start_one(emulator_sandbox: Sandbox):
     ],
 )
 def test_bad_batch_sizes_are_refused(emulator_sandbox: Sandbox, value, message):
-    result = emulator_sandbox.run_python("07_benchmark.py", "--batch-sizes", value)
+    result = emulator_sandbox.run_python("09_benchmark.py", "--batch-sizes", value)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == f"07_benchmark.py: error: argument --batch-sizes: {message}"
+    assert result.stderr.splitlines()[-1] == f"09_benchmark.py: error: argument --batch-sizes: {message}"

@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from . import inference, log, turns
+from . import inference, log, profiler_service, turns
 from .core import ServerCore
 from .errors import ServingError, invalid_argument
 from .metrics import Metrics
@@ -33,6 +33,7 @@ from .saved_model import LoadedModel
 from .tensor_proto import encode_model_spec, encode_predict_response, to_ndarray
 
 INT32_MAX = 2**31 - 1
+_WHERE = "tensorflow_serving/model_servers/server.cc"
 
 
 def servable_for_spec(core: ServerCore, spec) -> LoadedModel:
@@ -183,8 +184,21 @@ def default_max_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-def build_server(services: Services, address: str, max_workers: int | None = None) -> tuple[grpc.Server, int]:
-    """Create (not start) the gRPC server; returns it and the bound port."""
+def build_server(
+    services: Services,
+    address: str | None,
+    max_workers: int | None = None,
+    socket_path: str = "",
+    enable_profiler: bool = False,
+) -> tuple[grpc.Server, int]:
+    """Create (not start) the gRPC server; returns it and the bound TCP port.
+
+    As ``server.cc`` does: listen on ``address`` (None for no TCP port, ``--port=0``) and,
+    with ``socket_path`` (``--grpc_socket_path``), also on ``unix:<socket_path>``; with
+    ``enable_profiler``, serve TensorFlow's profiler service beside the two model services.
+    A socket path that cannot be bound raises RuntimeError. With no TCP address the
+    returned port is -1 (bound, but no port number).
+    """
     max_workers = max_workers or default_max_workers()
 
     def unary(api: str, method: Callable, request_type, takes_turns: bool = False):
@@ -232,9 +246,13 @@ def build_server(services: Services, address: str, max_workers: int | None = Non
             ),
         },
     )
+    handlers = [prediction, model_service]
+    if enable_profiler:
+        handlers.append(profiler_service.generic_handler())
+        log.info(_WHERE, "Profiler service is enabled")
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        handlers=[prediction, model_service],
+        handlers=handlers,
         options=[
             ("grpc.max_send_message_length", INT32_MAX),
             ("grpc.max_receive_message_length", INT32_MAX),
@@ -242,5 +260,8 @@ def build_server(services: Services, address: str, max_workers: int | None = Non
             ("grpc.so_reuseport", 0),
         ],
     )
-    port = server.add_insecure_port(address)
+    port = server.add_insecure_port(address) if address else -1
+    # grpc (like the C++ server) replaces a socket file left by an earlier server.
+    if socket_path and not server.add_insecure_port(f"unix:{socket_path}"):
+        raise RuntimeError(f"could not listen on unix:{socket_path}")
     return server, port

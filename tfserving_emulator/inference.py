@@ -321,9 +321,14 @@ def multi_inference(
 ) -> list[tuple[str, str, object]]:
     """``TensorFlowMultiInferenceRunner::Infer``: several classify/regress heads, one run.
 
+    The heads may read the examples through different input tensors (a TF2 export gives
+    each signature its own placeholder): as ``multi_inference.cc`` has done since 2020,
+    the set of their input tensors is collected and the same serialized examples are fed
+    to each (``PerformOneShotTensorComputation`` over a set of names).
+
     Returns ``(signature_name, method_name, result)`` per task, in request order.
     """
-    input_tensor = ""
+    input_tensors: set[str] = set()
     names: set[str] = set()
     output_tensors: set[str] = set()
     tasks = []
@@ -349,14 +354,13 @@ def multi_inference(
             task_input, task_outputs = _regression_tensors(signature)
         else:
             raise unimplemented(f"Unsupported signature method_name: {task.method_name}")
-        if input_tensor and input_tensor != task_input:
-            raise invalid_argument("Input tensor must be the same for all Signatures.")
-        input_tensor = task_input
+        input_tensors.add(task_input)
         output_tensors.update(task_outputs)
         tasks.append((name, task.method_name, signature))
-    num_examples, by_name = _run_examples(
-        model, input_tensor, sorted(output_tensors), request.input, timeout_ms
-    )
+    examples = serialized_examples(request.input)
+    fetches = sorted(output_tensors)  # std::set order, as the C++ runner fetches them
+    fetched = model.run({tensor: examples for tensor in sorted(input_tensors)}, fetches, timeout_ms)
+    num_examples, by_name = len(examples), dict(zip(fetches, fetched, strict=True))
     results = []
     for name, method, signature in tasks:
         if method == CLASSIFY_METHOD:

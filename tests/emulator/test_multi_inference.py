@@ -69,7 +69,9 @@ def two_inputs(tmp_path_factory):
         yield served
 
 
-def request_for(*heads: tuple[str, str], xs: tuple[float, ...] = (2.0,)) -> inference_pb2.MultiInferenceRequest:
+def request_for(
+    *heads: tuple[str, str], xs: tuple[float, ...] = (2.0,)
+) -> inference_pb2.MultiInferenceRequest:
     request = inference_pb2.MultiInferenceRequest()
     for signature, method in heads:
         task = request.tasks.add()
@@ -88,9 +90,9 @@ def test_heads_on_two_input_tensors_get_the_same_examples(two_inputs):
     response = two_inputs.grpc.prediction.MultiInference(request, timeout=TIMEOUT)
     regress, classify = response.results
     assert [r.value for r in regress.regression_result.regressions] == [3.0]
-    assert [[(c.label, c.score) for c in row.classes] for row in classify.classification_result.classifications] == [
-        [("", 6.0)]
-    ]
+    assert [
+        [(c.label, c.score) for c in row.classes] for row in classify.classification_result.classifications
+    ] == [[("", 6.0)]]
     assert (regress.model_spec.name, regress.model_spec.signature_name, regress.model_spec.version.value) == (
         "two_inputs",
         "regress_a",

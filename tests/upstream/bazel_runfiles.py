@@ -114,9 +114,7 @@ def read_junit_xml(path: Path) -> dict[str, Outcome]:
     for case in ElementTree.parse(path).getroot().iter("testcase"):
         problems = [child for child in case if child.tag in ("failure", "error")]
         if problems:
-            detail = "\n".join(
-                (p.get("message") or "") + "\n" + (p.text or "") for p in problems
-            ).strip()
+            detail = "\n".join((p.get("message") or "") + "\n" + (p.text or "") for p in problems).strip()
             outcomes[case.get("name")] = Outcome("failed", detail)
         elif case.get("result") == "skipped" or case.get("status") == "notrun":
             outcomes[case.get("name")] = Outcome("skipped", case.get("message") or "")

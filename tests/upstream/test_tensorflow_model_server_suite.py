@@ -7,7 +7,7 @@ bazel_runfiles.py). Skipped as a whole when ``../shared/upstream`` is absent.
 from __future__ import annotations
 
 import pytest
-from bazel_runfiles import NOT_RUN, UPSTREAM_DIR, SUITE_RELPATH, suite_methods
+from bazel_runfiles import NOT_RUN, SUITE_RELPATH, UPSTREAM_DIR, suite_methods
 
 METHODS = suite_methods() if (UPSTREAM_DIR / SUITE_RELPATH).is_file() else ["suite_absent"]
 # The part of the suite's output worth showing with a failure.

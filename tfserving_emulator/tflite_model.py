@@ -59,7 +59,14 @@ def _interpreter(model_bytes: bytes):
     # server's log should not repeat that for every interpreter in the pool.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return tf.lite.Interpreter(model_content=model_bytes, num_threads=1)
+        interpreter = tf.lite.Interpreter(model_content=model_bytes, num_threads=1)
+    # CreateTfLiteInterpreterWrapper: a string first input starts at batch size 1, and
+    # every interpreter is allocated before it joins the pool.
+    first = interpreter.get_input_details()[:1]
+    if first and np.dtype(first[0]["dtype"]) == np.object_:
+        interpreter.resize_tensor_input(first[0]["index"], [1])
+    interpreter.allocate_tensors()
+    return interpreter
 
 
 def legacy_name(tensor_name: str) -> str:

@@ -226,3 +226,63 @@ def test_upstream_metadata(upstream, model, expected):
 def test_upstream_rest_predict(upstream):
     reply = upstream.rest.post("/v1/models/with_sigdef:predict", {"instances": [2.0, 5.0]})
     assert (reply.status, reply.json()) == (200, {"predictions": [3.0, 4.5]})
+
+
+# ---------------------------------------------------------------------------
+# The loader alone, in this process
+# ---------------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_tflite_is_refused(tmp_path):
+    from tfserving_emulator.errors import ServingError
+    from tfserving_emulator.loader import LoadOptions, load_version
+
+    (tmp_path / "model.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ServingError) as caught:
+        load_version("m", 1, str(tmp_path), LoadOptions(prefer_tflite_model=True, num_tflite_pools=1))
+    assert (caught.value.code, caught.value.message) == (
+        "INVALID_ARGUMENT",
+        "Cannot build FlatBufferModel from buffer.",
+    )
+
+
+def test_every_interpreter_of_the_pool_answers(tmp_path):
+    import numpy as np
+
+    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.tflite_model import TfLiteModel
+
+    write_converted_half_plus_two(tmp_path / "1")
+    model = load_version(
+        "m", 1, str(tmp_path / "1"), LoadOptions(prefer_tflite_model=True, num_tflite_pools=3)
+    )
+    assert isinstance(model, TfLiteModel)
+    # The pool hands interpreters out in turn; each resizes to the request's batch.
+    answers = [
+        model.run({"serving_default_x:0": np.full((rows, 1), 4.0, np.float32)}, ["PartitionedCall:0"])[
+            0
+        ].tolist()
+        for rows in (1, 2, 3, 1)
+    ]
+    assert answers == [[[4.0]], [[4.0], [4.0]], [[4.0], [4.0], [4.0]], [[4.0]]]
+    model.close()
+
+
+def test_a_dtype_other_than_the_signatures_is_refused(tmp_path):
+    import numpy as np
+
+    from tfserving_emulator import inference
+    from tfserving_emulator.errors import ServingError
+    from tfserving_emulator.loader import LoadOptions, load_version
+
+    write_converted_half_plus_two(tmp_path / "1")
+    model = load_version(
+        "m", 1, str(tmp_path / "1"), LoadOptions(prefer_tflite_model=True, num_tflite_pools=1)
+    )
+    with pytest.raises(ServingError) as caught:
+        inference.predict(model, "", {"serving_default_x": np.array([[2.0]], np.float64)})
+    assert (caught.value.code, caught.value.message) == (
+        "INVALID_ARGUMENT",
+        "Expects arg[0] to be float but double is provided",
+    )
+    model.close()

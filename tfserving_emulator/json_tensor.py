@@ -282,6 +282,30 @@ def _dense_shape(value: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _max_numpy_dims() -> int:
+    for dims in (64, 32):  # numpy 2 holds 64 dimensions, numpy 1 32
+        with contextlib.suppress(ValueError):
+            np.empty((1,) * dims)
+            return dims
+    return 32
+
+
+# TensorFlow holds 254 dimensions (TensorShape::MaxDimensions); beyond them TF Serving's
+# Tensor::FromProto fails with "tensor parsing error: <alias>". The emulator's tensors are
+# numpy arrays, which hold fewer: a deeper JSON value gets the same answer here (a
+# deliberate difference from 65 to 254 dimensions, docs/emulator.md).
+MAX_TENSOR_DIMS = _max_numpy_dims()
+
+
+class _TooManyDimensions(Exception):
+    """Raised past the element checks (which wrap their errors), as FromProto fails after them."""
+
+
+def _check_rank(name: str, rank: int) -> None:
+    if rank > MAX_TENSOR_DIMS:
+        raise _TooManyDimensions(name)
+
+
 def _fill_tensor(value: object, level: int, dtype: int, shape: tuple[int, ...], out: list) -> int:
     """``FillTensorProto``: check ``value`` against ``shape``, append its leaves to ``out``,
     return how many were added."""
@@ -540,7 +564,7 @@ def _checked_array(
     return array.astype(_NUMPY_TYPE[dtype])
 
 
-def _tensor_from_value(value: object, dtype: int, conversion: _Conversion) -> np.ndarray:
+def _tensor_from_value(name: str, value: object, dtype: int, conversion: _Conversion) -> np.ndarray:
     """GetDenseTensorShape + FillTensorProto for one whole (columnar) value."""
     array = _fast_array(value, dtype, conversion)
     if array is not None:
@@ -548,6 +572,7 @@ def _tensor_from_value(value: object, dtype: int, conversion: _Conversion) -> np
     if conversion.nearly:
         raise _ExactNumbersNeeded
     shape = _dense_shape(value)
+    _check_rank(name, len(shape))
     values: list = []
     _fill_tensor(value, 0, dtype, shape, values)
     return _values_to_array(values, shape, dtype)
@@ -699,6 +724,8 @@ def _guard_depth(convert: Callable, *args: object) -> dict[str, np.ndarray]:
     except RecursionError:
         # TF Serving recurses in C++ here; a document this deep is nothing it could serve.
         raise invalid_argument("JSON Value nesting is too deep to convert to a tensor") from None
+    except _TooManyDimensions as error:
+        raise invalid_argument(f"tensor parsing error: {error.args[0]}") from None
 
 
 def _is_element_object(value: object) -> bool:
@@ -716,12 +743,12 @@ def _tensors_from_inputs(
                 " required as per tensorinfo_map"
             )
         (name,) = dtypes
-        return {name: _tensor_from_value(value, dtypes[name], conversion)}
+        return {name: _tensor_from_value(name, value, dtypes[name], conversion)}
     tensors = {}
     for name in sorted(dtypes):
         if name not in value:
             raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
-        tensors[name] = _tensor_from_value(value[name], dtypes[name], conversion)
+        tensors[name] = _tensor_from_value(name, value[name], dtypes[name], conversion)
     return tensors
 
 
@@ -752,6 +779,7 @@ def _tensors_from_instances(
         if name not in dtypes:
             raise invalid_argument(f"JSON object: does not have named input: {name}")
         shape = _dense_shape(item)
+        _check_rank(name, 1 + len(shape))  # the instances add dimension 0
         count = _fill_tensor(item, 0, dtypes[name], shape, values.setdefault(name, []))
         if name not in sizes:
             sizes[name] = count

@@ -716,7 +716,11 @@ def _parse_canonical(body: bytes, start: int) -> dict | None:
         value = orjson.loads(memoryview(body)[start:])
     except orjson.JSONDecodeError:
         return None
-    if orjson.dumps(value) != body.translate(None, _JSON_WHITESPACE)[start:]:
+    try:
+        canonical = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None  # nested deeper than orjson writes (254 levels): the other readers decide
+    if canonical != body.translate(None, _JSON_WHITESPACE)[start:]:
         return None
     return value
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 from google.protobuf import json_format
 
-from . import inference, json_tensor, turns
+from . import inference, json_tensor, rest_http, turns
 from .core import ServerCore
 from .errors import ServingError, invalid_argument
 from .metrics import Metrics
@@ -29,11 +26,6 @@ PREDICTION_API = re.compile(rf"/v1/models/{_NAME}{_VERSION_OR_LABEL}:(classify|r
 MODEL_STATUS_API = re.compile(rf"/v1/models(?:/{_NAME})?{_VERSION_OR_LABEL}(?:\/(metadata))?", re.I)
 REST_API_PATH = re.compile(r"/v1/.*", re.I | re.S)
 INT64_MAX = 2**63 - 1
-
-# libevent 2.1's evhttp_send_error page for a 404 with no reason given.
-_NOT_FOUND_HTML = (
-    b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n"
-)
 
 
 class RestApi:
@@ -47,12 +39,16 @@ class RestApi:
         self.timeout_ms = timeout_ms or None
         self.prometheus_path = prometheus_path
 
-    def handle(self, method: str, path: str) -> tuple[int, str, bytes] | None:
-        """Non-/v1 routes: (status, content type, body), or None when the path is a /v1 path."""
+    def handle(self, method: str, path: str) -> tuple[int, str | None, bytes] | None:
+        """Non-/v1 routes: (status, content type, body), or None when the path is a /v1 path.
+
+        A content type of None asks for libevent's error page: a path no handler takes gets
+        ``evhttp_send_error(req, HTTP_NOTFOUND, nullptr)`` (``evhttp_server.cc``).
+        """
         if self.prometheus_path and path == self.prometheus_path:
             return 200, "text/plain; charset=utf-8", self.metrics.render().encode()
         if not REST_API_PATH.fullmatch(path):
-            return 404, "text/html", _NOT_FOUND_HTML
+            return 404, None, b""
         return None
 
     def handle_v1(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
@@ -174,92 +170,63 @@ def _model_info(match: re.Match) -> tuple[str, int | None, str | None]:
 
 # -- HTTP plumbing ---------------------------------------------------------------------------
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "tfserving-emulator"
-    sys_version = ""
-    api: RestApi
-    cors: bool
-
-    def setup(self) -> None:
-        super().setup()
-        # Answers go out in one write; without this, Nagle's algorithm would hold them back.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args) -> None:  # the binary logs no access lines
-        pass
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, status: int, content_type: str | None, body: bytes, extra: dict | None = None) -> None:
-        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
-        if content_type:
-            lines.append(f"Content-Type: {content_type}")
-        lines.append(f"Content-Length: {len(body)}")
-        if self.cors:
-            lines += [
-                "Access-Control-Allow-Origin: *",
-                "Access-Control-Allow-Methods: POST, GET",
-                "Access-Control-Allow-Headers: Content-Type",
-            ]
-        for key, value in (extra or {}).items():
-            lines.append(f"{key}: {value}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head if self.command == "HEAD" else head + body)
-
-    def _handle(self) -> None:
-        try:
-            body = self._read_body()
-        except (ValueError, OSError):
-            self.close_connection = True
-            self._send(400, "text/html", b"")
-            return
-        path = self.path.split("?", 1)[0]
-        route = self.api.handle(self.command, path)
-        if route is not None:
-            status, content_type, payload = route
-            self._send(status, content_type, payload)
-            return
-        if self.command == "OPTIONS":
-            # A CORS preflight on /v1 never reaches the REST handler (http_server.cc).
-            origin = self.headers.get("Origin", "")
-            self._send(200 if re.search(r"https?://", origin) else 400, None, b"")
-            return
-        status, payload = self.api.handle_v1(self.command, path, body)
-        self._send(status, "application/json", payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+_CORS_HEADERS = [
+    "Access-Control-Allow-Origin: *",
+    "Access-Control-Allow-Methods: POST, GET",
+    "Access-Control-Allow-Headers: Content-Type",
+]
+_JSON = ["Content-Type: application/json"]
 
 
 class RestServer:
+    """``--rest_api_port``: libevent's HTTP framing (``rest_http``) in front of ``api``.
+
+    ``api.handle(method, path)`` answers the paths outside ``/v1`` (a ``None`` content
+    type meaning libevent's error page), or returns None for ``/v1`` paths, which
+    ``api.handle_v1(method, path, body)`` answers in JSON.
+    """
+
     def __init__(self, api: RestApi, host: str, port: int, cors: bool = False):
-        handler = type("Handler", (_Handler,), {"api": api, "cors": cors})
-        self._server = _Server((host, port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rest", daemon=True)
+        self.api = api
+        self.cors = _CORS_HEADERS if cors else []
+        self._server = rest_http.HttpServer(host, port, self.respond)
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
+
+    def respond(self, connection: rest_http.Connection, request: rest_http.Request) -> bool:
+        """Answer one request; False when the connection must close after it."""
+        method = request.method
+        if method not in rest_http.ALLOWED_METHODS:
+            connection.refuse(request, 501)  # evhttp_handle_request: method not allowed
+            return False
+        path = rest_http.target_path(request.target.decode("latin-1"))
+        if path is None:
+            connection.refuse(request, 400)  # ParsedEvRequest::decode fails
+            return False
+        route = self.api.handle(method, path)
+        if route is not None:
+            status, content_type, payload = route
+            if content_type is None:
+                connection.refuse(request, status)
+                return False
+            self._reply(connection, request, status, [f"Content-Type: {content_type}"], payload)
+        elif method == "OPTIONS":
+            # A CORS preflight on /v1 never reaches the REST handler (http_server.cc).
+            origin = request.header(b"origin") or b""
+            status = 200 if re.search(rb"https?://", origin) else 400
+            self._reply(connection, request, status, self.cors, b"")
+        else:
+            status, payload = self.api.handle_v1(method, path, b"".join(request.body))
+            self._reply(connection, request, status, _JSON + self.cors, payload)
+        return request.keep_alive
+
+    @staticmethod
+    def _reply(connection, request, status: int, headers: list[str], body: bytes) -> None:
+        if request.method == "HEAD":  # headers only, and no Content-Length (as libevent)
+            connection.send(rest_http.response_head(request, status, headers, None))
+        else:
+            connection.send(rest_http.response_head(request, status, headers, len(body)), body)

@@ -286,3 +286,29 @@ def test_a_dtype_other_than_the_signatures_is_refused(tmp_path):
         "Expects arg[0] to be float but double is provided",
     )
     model.close()
+
+
+def test_with_the_flag_a_directory_without_either_model_is_not_found(tmp_path):
+    from tfserving_emulator.errors import ServingError
+    from tfserving_emulator.loader import LoadOptions, load_version
+
+    with pytest.raises(ServingError) as caught:
+        load_version("m", 1, str(tmp_path), LoadOptions(prefer_tflite_model=True))
+    assert (caught.value.code, caught.value.message) == (
+        "NOT_FOUND",
+        "Specified file path does not appear to contain a SavedModel bundle (should have a file called "
+        f"`saved_model.pb`)\nSpecified file path: {tmp_path}",
+    )
+
+
+def test_a_session_bundle_is_refused(tmp_path):
+    from tfserving_emulator.errors import ServingError
+    from tfserving_emulator.loader import LoadOptions, load_version
+
+    (tmp_path / "export.meta").write_bytes(b"")
+    with pytest.raises(ServingError) as caught:
+        load_version("m", 1, str(tmp_path), LoadOptions(prefer_tflite_model=True))
+    assert (caught.value.code, caught.value.message) == (
+        "UNIMPLEMENTED",
+        "Session Bundle is deprecated and removed.",
+    )

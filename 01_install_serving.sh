@@ -42,23 +42,17 @@ DOCKER_PLATFORM (e.g. linux/amd64 on arm64 machines), STARTUP_TIMEOUT (seconds, 
 EOF
 }
 
-# ---------------------------------------------------------------------------
-# 1. Install: pull the pinned image (Docker) or check the emulator can be imported
-# ---------------------------------------------------------------------------
+# ---- 1. Install: pull the pinned image (Docker) or check the emulator can be imported ----
 
 pull_image() {
   local -a cmd=(docker pull)
   while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_platform_args)
   cmd+=("$TF_SERVING_IMAGE")
   show_command "${cmd[@]}"
-  if "${cmd[@]}"; then
-    return 0
-  fi
+  "${cmd[@]}" && return 0
   # Offline with the image already present is fine: say so and carry on.
-  if docker image inspect "$TF_SERVING_IMAGE" >/dev/null 2>&1; then
-    warn "could not pull $TF_SERVING_IMAGE; using the copy already on this machine"
-    return 0
-  fi
+  docker image inspect "$TF_SERVING_IMAGE" >/dev/null 2>&1 &&
+    { warn "could not pull $TF_SERVING_IMAGE; using the copy already on this machine" && return 0; }
   die "docker pull $TF_SERVING_IMAGE failed (output above); check your network, or that the tag exists on https://hub.docker.com/r/tensorflow/serving/tags, or run with SERVING_BACKEND=emulator"
 }
 
@@ -73,19 +67,14 @@ check_emulator_installed() {
   printf '%s\n' "$output" | grep -E '^(TensorFlow ModelServer|TensorFlow Library):' || true
 }
 
-# ---------------------------------------------------------------------------
-# 2. The half_plus_two test model: download it, or build an equivalent offline
-# ---------------------------------------------------------------------------
+# ---- 2. The half_plus_two test model: download it, or build an equivalent offline ----
 
 # Sparse, blob-less, shallow clone: only that one folder's files are downloaded, not the
 # whole tensorflow/serving history the blog cloned. Returns non-zero on any failure,
 # leaving the reason in $1.
 download_smoke_model() {
   local error_log=$1 staging
-  command -v git >/dev/null 2>&1 || {
-    echo "git is not installed" >"$error_log"
-    return 1
-  }
+  command -v git >/dev/null 2>&1 || { echo "git is not installed" >"$error_log" && return 1; }
   mkdir -p "$(dirname "$SMOKE_TEST_DIR")"
   staging=$(mktemp -d "$(dirname "$SMOKE_TEST_DIR")/.half_plus_two.download.XXXXXX")
   show_command git clone --depth 1 --filter=blob:none --sparse "$SERVING_REPO_URL" "$(display_path "$staging/serving")"
@@ -95,7 +84,7 @@ download_smoke_model() {
     "$SERVING_REPO_URL" "$staging/serving" 2>"$error_log" &&
     GIT_TERMINAL_PROMPT=0 run_with_timeout 300 git -C "$staging/serving" sparse-checkout set \
       "$SMOKE_MODEL_REPO_PATH" 2>>"$error_log" &&
-    has_servable_version "$staging/serving/$SMOKE_MODEL_REPO_PATH"; then
+    run_python_module tutorial.model_layout first-version "$staging/serving/$SMOKE_MODEL_REPO_PATH" >/dev/null; then
     mv "$staging/serving/$SMOKE_MODEL_REPO_PATH" "$SMOKE_TEST_DIR"
     rm -rf "$staging"
     return 0
@@ -105,21 +94,12 @@ download_smoke_model() {
   return 1
 }
 
-generate_smoke_model() {
-  run_python_module tutorial.make_half_plus_two "$SMOKE_TEST_DIR" ||
-    die "could not build half_plus_two locally (output above); it needs TensorFlow: run ./run_walkthrough.sh, which installs requirements.txt"
-}
-
-# The last non-empty line of a file: git's actual complaint, without the noise before it.
-last_line() {
-  grep -v '^[[:space:]]*$' "$1" | tail -n 1 || true
-}
-
 prepare_smoke_model() {
-  local shown error_log reason
+  local shown error_log reason version
   shown=$(display_path "$SMOKE_TEST_DIR")
-  if has_servable_version "$SMOKE_TEST_DIR"; then
-    info "smoke-test model: already in $shown (version $(version_dirs "$SMOKE_TEST_DIR" | head -n 1))"
+  # The first version folder with a SavedModel in it (exit 1 when there is none).
+  if version=$(run_python_module tutorial.model_layout first-version "$SMOKE_TEST_DIR"); then
+    info "smoke-test model: already in $shown (version $version)"
     return 0
   fi
   if [[ -d $SMOKE_TEST_DIR ]]; then
@@ -130,18 +110,18 @@ prepare_smoke_model() {
   if download_smoke_model "$error_log"; then
     info "smoke-test model: downloaded saved_model_half_plus_two_cpu from $SERVING_REPO_URL into $shown"
   else
-    reason=$(last_line "$error_log")
+    # The last non-empty line: git's actual complaint, without the noise before it.
+    reason=$(grep -v '^[[:space:]]*$' "$error_log" | tail -n 1 || true)
     info "smoke-test model: download failed (${reason}); building an equivalent locally instead:"
     show_command python -m tutorial.make_half_plus_two "$shown"
-    generate_smoke_model
+    run_python_module tutorial.make_half_plus_two "$SMOKE_TEST_DIR" ||
+      die "could not build half_plus_two locally (output above); it needs TensorFlow: run ./run_walkthrough.sh, which installs requirements.txt"
     info "smoke-test model: generated locally with python -m tutorial.make_half_plus_two into $shown"
   fi
   rm -f "$error_log"
 }
 
-# ---------------------------------------------------------------------------
-# 3. Serve it
-# ---------------------------------------------------------------------------
+# ---- 3. Serve it ----
 
 start_docker_server() {
   local source
@@ -162,7 +142,7 @@ start_docker_server() {
   show_command "${cmd[@]}"
   STARTED_CONTAINER=$SMOKE_CONTAINER
   # MSYS_NO_PATHCONV=1: keep Git Bash on Windows from rewriting the container paths.
-  MSYS_NO_PATHCONV=1 "${cmd[@]}" >/dev/null || die "docker run failed (output above); see the troubleshooting table in README.md"
+  MSYS_NO_PATHCONV=1 "${cmd[@]}" >/dev/null || die "docker run failed (output above); see docs/troubleshooting.md"
 }
 
 start_emulator_server() {
@@ -185,19 +165,10 @@ stop_smoke_server() {
     info "stopping the smoke-test container: docker stop $STARTED_CONTAINER"
     docker stop "$STARTED_CONTAINER" >/dev/null 2>&1 || true
   fi
-  if [[ -n $STARTED_PID ]] && process_alive "$STARTED_PID"; then
+  if [[ -n $STARTED_PID ]] && kill -0 "$STARTED_PID" 2>/dev/null; then
     info "stopping the smoke-test emulator (pid $STARTED_PID)"
     kill "$STARTED_PID" 2>/dev/null || true
     wait "$STARTED_PID" 2>/dev/null || true
-  fi
-}
-
-print_server_log_tail() {
-  info "last 20 lines of the server log:"
-  if [[ -n $STARTED_CONTAINER ]]; then
-    docker logs --tail 20 "$STARTED_CONTAINER" 2>&1 || info "(no log: the container is gone; --rm removed it)"
-  else
-    tail -n 20 "$RUN_DIR/half_plus_two_smoke.log" || true
   fi
 }
 
@@ -208,7 +179,12 @@ wait_for_smoke_model() {
   info "waiting for half_plus_two to become AVAILABLE (up to ${STARTUP_TIMEOUT} s): GET $url"
   error_file=$(mktemp)
   if ! status=$(wait_until_available "$url" "$STARTUP_TIMEOUT" "${alive[@]}" 2>"$error_file"); then
-    print_server_log_tail
+    info "last 20 lines of the server log:"
+    if [[ -n $STARTED_CONTAINER ]]; then
+      docker logs --tail 20 "$STARTED_CONTAINER" 2>&1 || info "(no log: the container is gone; --rm removed it)"
+    else
+      tail -n 20 "$RUN_DIR/half_plus_two_smoke.log" || true
+    fi
     die "$(sed 's/^error: //' "$error_file"); the server log is above"
   fi
   rm -f "$error_file"
@@ -216,42 +192,13 @@ wait_for_smoke_model() {
   info "$status"
 }
 
-# ---------------------------------------------------------------------------
-# 4. The smoke test itself: one REST predict request, checked exactly
-# ---------------------------------------------------------------------------
-
-# Standard library only (urllib), so this step needs nothing beyond Python itself.
-post_smoke_request() {
-  "$(python_bin)" - "http://127.0.0.1:$REST_PORT/v1/models/$SMOKE_MODEL_NAME:predict" \
-    "$SMOKE_REQUEST" "$SMOKE_EXPECTED" <<'PY'
-import json
-import sys
-import urllib.error
-import urllib.request
-
-url, body, expected = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read().decode()
-except urllib.error.HTTPError as err:
-    text = err.read().decode()
-except OSError as err:
-    sys.exit(f"error: the predict request failed ({err}); is the server still running?")
-print(f"response: {text.strip()}")
-try:
-    predictions = json.loads(text)["predictions"]
-except (ValueError, KeyError):
-    sys.exit("error: the response has no predictions; the server log explains why")
-if predictions != expected:
-    sys.exit(f"error: expected predictions {expected}, got {predictions}; the server is not serving half_plus_two")
-PY
-}
+# ---- 4. The smoke test itself: one REST predict request, checked exactly ----
 
 run_smoke_test() {
   info "request:  POST http://localhost:$REST_PORT/v1/models/$SMOKE_MODEL_NAME:predict"
   info "          $SMOKE_REQUEST"
-  post_smoke_request || exit 1
+  run_python_module tutorial.smoke_request "http://127.0.0.1:$REST_PORT/v1/models/$SMOKE_MODEL_NAME:predict" \
+    "$SMOKE_REQUEST" "$SMOKE_EXPECTED" || exit 1
   info "smoke test passed: half_plus_two answered $SMOKE_EXPECTED ($BACKEND backend)"
 }
 
@@ -268,10 +215,8 @@ main() {
       die "unknown argument '$1'; this script takes no arguments (settings come from settings.env and the environment)"
       ;;
   esac
-  : "${STARTUP_TIMEOUT:=120}"
   print_settings
   select_backend
-  cd "$REPO_ROOT"
   trap stop_smoke_server EXIT
   # Turn Ctrl-C / kill into a normal exit so the EXIT trap stops the server.
   trap 'exit 130' INT

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by every shell script of the tutorial: settings, messages, backend choice, checks.
+# Shared by every shell script of the tutorial: messages, settings, backend choice, checks.
 #
 # Usage (from a script at the repository root):
 #   source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
@@ -7,19 +7,18 @@
 #   print_settings
 #   select_backend         # sets BACKEND=docker|emulator and says why
 #
+# The shell shows the commands a learner should see (docker pull/run/stop/logs); the
+# bookkeeping behind them (settings, state, checks, waiting) is Python in tutorial/,
+# called as `python -m tutorial.<module>`. Those modules print one "error: ..." line and
+# exit non-zero when something is wrong, so a failed call here ends the script with it.
+#
 # It only defines functions and a few constants; the caller sets `set -euo pipefail`.
 # Written for bash 3.2 too (the macOS default): no associative arrays, no mapfile.
 
 # The repository root, whatever directory the script was started from.
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-SETTINGS_FILE="$REPO_ROOT/settings.env"
-# Where the user ran the script: relative paths they type (in the environment or as
-# arguments) mean "relative to here", even after a script changes directory.
+# Where the user ran the script: paths are shown relative to it.
 CALLER_CWD=$PWD
-DOCKER_INSTALL_URL="https://docs.docker.com/get-docker/"
-# Keys of settings.env that are read from the environment (printed as such).
-SETTINGS_FROM_ENV=" "
-SETTINGS_KEYS=""
 
 # ---------------------------------------------------------------------------
 # Messages
@@ -62,40 +61,6 @@ section() {
   printf '\n-- %s --\n' "$*"
 }
 
-# ---------------------------------------------------------------------------
-# Paths
-# ---------------------------------------------------------------------------
-
-# Collapse ".", ".." and repeated slashes of an absolute path without touching the disk
-# (the path may not exist yet, e.g. the folder a model is about to be exported to).
-normalize_path() {
-  local path=$1 part result=""
-  local -a parts
-  IFS=/ read -r -a parts <<<"$path"
-  for part in ${parts[@]+"${parts[@]}"}; do
-    case $part in
-      "" | .) ;;
-      ..) result=${result%/*} ;;
-      *) result="$result/$part" ;;
-    esac
-  done
-  printf '%s\n' "${result:-/}"
-}
-
-# resolve_path BASE VALUE: VALUE as an absolute path, relative ones taken from BASE.
-resolve_path() {
-  local base=$1 value=$2
-  case $value in
-    \~) value=$HOME ;;
-    \~/*) value="$HOME/${value#\~/}" ;;
-  esac
-  case $value in
-    /*) ;;
-    *) value="$base/$value" ;;
-  esac
-  normalize_path "$value"
-}
-
 # How to show a path to the reader: relative to where they ran the script when it is
 # below it (what they would type), absolute otherwise.
 display_path() {
@@ -106,85 +71,11 @@ display_path() {
   esac
 }
 
-# ---------------------------------------------------------------------------
-# Settings: settings.env, each key overridden by a non-empty environment variable
-# ---------------------------------------------------------------------------
-
-# Keys ending in _DIR are paths. From settings.env they are relative to the repository;
-# from the environment, relative to the caller's directory (tutorial/settings.py agrees).
-_setting_value() {
-  local key=$1 file_value=$2 env_value=$3
-  if [[ -n $env_value ]]; then
-    case $key in
-      *_DIR) resolve_path "$CALLER_CWD" "$env_value" ;;
-      *) printf '%s\n' "$env_value" ;;
-    esac
-  else
-    case $key in
-      *_DIR) resolve_path "$REPO_ROOT" "$file_value" ;;
-      *) printf '%s\n' "$file_value" ;;
-    esac
-  fi
-}
-
-_check_port_setting() {
-  local key=$1 value=$2
-  [[ $value =~ ^[0-9]+$ ]] || die "$key='$value' is not a port number; set it to an integer 1-65535"
-  ((10#$value >= 1 && 10#$value <= 65535)) || die "$key=$value is out of range; set it to an integer 1-65535"
-}
-
-# Parse settings.env (never `source` it: it is data, not code) and export every key.
-load_settings() {
-  local line key file_value env_value value
-  [[ -f $SETTINGS_FILE ]] || die "settings file $SETTINGS_FILE is missing; restore it from the repository (git checkout settings.env)"
-  while IFS= read -r line || [[ -n $line ]]; do
-    line=${line%$'\r'} # tolerate a settings.env saved with Windows line endings
-    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=(.*)$ ]] ||
-      die "settings.env: not a KEY=VALUE line: '$line'; fix that line"
-    key=${BASH_REMATCH[1]}
-    file_value=${BASH_REMATCH[2]}
-    # Trim the spaces around the value, as tutorial/settings.py does.
-    file_value=${file_value#"${file_value%%[![:space:]]*}"}
-    file_value=${file_value%"${file_value##*[![:space:]]}"}
-    env_value=$(printenv "$key" || true)
-    [[ -n $env_value ]] && SETTINGS_FROM_ENV="$SETTINGS_FROM_ENV$key "
-    value=$(_setting_value "$key" "$file_value" "$env_value")
-    printf -v "$key" '%s' "$value"
-    # shellcheck disable=SC2163  # exporting the variable named by $key is the point
-    export "$key"
-    SETTINGS_KEYS="$SETTINGS_KEYS $key"
-  done <"$SETTINGS_FILE"
-
-  # A script started by another one (run_walkthrough.sh) inherits every setting as an
-  # exported, already resolved value; keep reporting where each value really came from.
-  if [[ -n ${TUTORIAL_SETTINGS_FROM_ENV:-} ]]; then
-    SETTINGS_FROM_ENV=$TUTORIAL_SETTINGS_FROM_ENV
-  else
-    export TUTORIAL_SETTINGS_FROM_ENV=$SETTINGS_FROM_ENV
-  fi
-
-  _check_port_setting GRPC_PORT "$GRPC_PORT"
-  _check_port_setting REST_PORT "$REST_PORT"
-  GRPC_PORT=$((10#$GRPC_PORT))
-  REST_PORT=$((10#$REST_PORT))
-  case $SERVING_BACKEND in
-    auto | docker | emulator) ;;
-    *) die "SERVING_BACKEND='$SERVING_BACKEND'; use one of: auto, docker, emulator" ;;
-  esac
-  [[ $GRPC_PORT != "$REST_PORT" ]] ||
-    die "GRPC_PORT and REST_PORT are both $GRPC_PORT; give them different values, e.g. REST_PORT=$((GRPC_PORT + 1))"
-}
-
-print_settings() {
-  local key value note
-  info "settings ($(display_path "$SETTINGS_FILE"), overridden by environment variables of the same name):"
-  for key in $SETTINGS_KEYS; do
-    value=$(printenv "$key" || true)
-    note=""
-    [[ $SETTINGS_FROM_ENV == *" $key "* ]] && note="   (from the environment)"
-    printf '  %-21s= %s%s\n' "$key" "$value" "$note"
-  done
+# The command line the user ran, to quote in "try again with ..." messages.
+script_invocation() {
+  local script=$1
+  shift
+  printf '%s\n' "./${script##*/}${*:+ $*}"
 }
 
 # ---------------------------------------------------------------------------
@@ -210,10 +101,6 @@ run_python_module() {
   PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$python" -m "$@"
 }
 
-# ---------------------------------------------------------------------------
-# Backend: Docker (the real TF Serving) or the pure-Python emulator
-# ---------------------------------------------------------------------------
-
 # run_with_timeout SECONDS COMMAND...: bounded where coreutils `timeout` exists (stock
 # macOS has none; there the command simply runs unbounded).
 run_with_timeout() {
@@ -226,66 +113,44 @@ run_with_timeout() {
   fi
 }
 
-# `docker info` can hang while Docker Desktop is still starting.
-_docker_info() {
-  run_with_timeout 30 docker info
+# ---------------------------------------------------------------------------
+# Settings: tutorial/settings.py is the one reader of settings.env
+# ---------------------------------------------------------------------------
+
+# Export every setting (and STARTUP_TIMEOUT, MODEL_CONFIG_POLL_SECONDS), resolved and
+# checked. Python prints `export KEY='value'` lines, each value quoted for the shell.
+load_settings() {
+  local exports
+  exports=$(run_python_module tutorial.settings --shell) || exit 1
+  eval "$exports"
 }
 
-# Why the daemon is unusable, as one line ("" when it answers). `docker info` prints the
-# client section to stdout even when the server part fails; the reason is on stderr.
-docker_daemon_problem() {
-  local output
-  if output=$(_docker_info 2>&1 >/dev/null); then
-    return 0
-  fi
-  output=$(printf '%s\n' "$output" | grep -v '^[[:space:]]*$' | tail -n 1)
-  output=${output#ERROR: }
-  printf '%s\n' "${output:-docker info failed}"
+print_settings() {
+  run_python_module tutorial.settings
 }
 
-# Sets BACKEND to docker or emulator from SERVING_BACKEND, and always says why.
+# ---------------------------------------------------------------------------
+# Backend: Docker (the real TF Serving) or the pure-Python emulator
+# ---------------------------------------------------------------------------
+
+# Sets BACKEND to docker or emulator from SERVING_BACKEND (auto asks `docker info`),
+# and always says why.
 select_backend() {
-  local problem
-  case $SERVING_BACKEND in
-    docker)
-      BACKEND=docker
-      info "backend: docker (SERVING_BACKEND=docker)"
-      ;;
-    emulator)
-      BACKEND=emulator
-      info "backend: emulator (SERVING_BACKEND=emulator)"
-      ;;
-    auto)
-      if ! command -v docker >/dev/null 2>&1; then
-        BACKEND=emulator
-        info "backend: emulator (the docker command was not found; install Docker to use the real TF Serving)"
-      else
-        problem=$(docker_daemon_problem)
-        if [[ -z $problem ]]; then
-          BACKEND=docker
-          info "backend: docker (docker info answered)"
-        else
-          BACKEND=emulator
-          info "backend: emulator (docker info failed: $problem)"
-        fi
-      fi
-      ;;
-  esac
+  local choice BACKEND_REASON
+  choice=$(run_python_module tutorial.server_backend choose) || exit 1
+  eval "$choice"
+  info "backend: $BACKEND ($BACKEND_REASON)"
   export BACKEND
 }
 
 # For the Docker backend: the CLI and a daemon that answers, or one line saying what to do.
 require_docker() {
-  local problem hint=""
-  command -v docker >/dev/null 2>&1 ||
-    die "the docker command was not found; install Docker ($DOCKER_INSTALL_URL) or run with SERVING_BACKEND=emulator"
-  problem=$(docker_daemon_problem)
-  if [[ -n $problem ]]; then
-    # The blog's first step: on Linux the socket belongs to the docker group.
-    [[ $problem == *"ermission denied"* ]] &&
-      hint="add yourself to the docker group (sudo usermod -aG docker \$USER, then log in again), "
-    die "Docker is installed but its daemon did not answer (docker info: $problem); ${hint}start Docker ($DOCKER_INSTALL_URL) or run with SERVING_BACKEND=emulator"
-  fi
+  run_python_module tutorial.server_backend require-docker || exit 1
+}
+
+# container_state NAME: running, stopped or absent.
+container_state() {
+  run_python_module tutorial.server_backend container-state "$1"
 }
 
 # tensorflow/serving publishes linux/amd64 images only; on Apple Silicon or arm64 Linux
@@ -300,18 +165,6 @@ warn_if_arm64() {
       fi
       ;;
   esac
-}
-
-# container_state NAME: running, stopped or absent.
-container_state() {
-  local running
-  if ! running=$(docker container inspect -f '{{.State.Running}}' "$1" 2>/dev/null); then
-    echo absent
-  elif [[ $running == true ]]; then
-    echo running
-  else
-    echo stopped
-  fi
 }
 
 # `--platform X` when DOCKER_PLATFORM is set; print one argument per line.
@@ -357,45 +210,4 @@ wait_until_available() {
   local url=$1 timeout=$2
   shift 2
   run_python_module tutorial.wait_available --url "$url" --timeout "$timeout" "$@"
-}
-
-# ---------------------------------------------------------------------------
-# Model layout
-# ---------------------------------------------------------------------------
-
-# Integer-named subfolders of DIR (what TF Serving accepts as versions), one per line.
-version_dirs() {
-  local dir=$1 entry name
-  for entry in "$dir"/*; do
-    name=${entry##*/}
-    [[ -d $entry && $name =~ ^[0-9]+$ ]] && printf '%s\n' "$name"
-  done
-  return 0
-}
-
-# True when DIR holds at least one version folder with a SavedModel inside.
-has_servable_version() {
-  local dir=$1 version
-  for version in $(version_dirs "$dir"); do
-    if [[ -f "$dir/$version/saved_model.pb" || -f "$dir/$version/saved_model.pbtxt" ]]; then
-      return 0
-    fi
-  done
-  return 1
-}
-
-# True while process PID runs. A zombie counts as gone: it has exited, and only its
-# parent (for a detached server, whichever process adopted it) has not collected it.
-process_alive() {
-  local pid=$1 state
-  kill -0 "$pid" 2>/dev/null || return 1
-  state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-  [[ $state != Z* ]]
-}
-
-# The command line the user ran, to quote in "try again with ..." messages.
-script_invocation() {
-  local script=$1
-  shift
-  printf '%s\n' "./${script##*/}${*:+ $*}"
 }

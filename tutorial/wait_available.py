@@ -129,6 +129,13 @@ def wait_available(
         time.sleep(interval)
 
 
+def timeout_message(url: str, timeout: float, last_error: str) -> str:
+    """Why waiting for ``url`` failed, as one line (the text after "error: ")."""
+    if timeout == 0:
+        return f"{url} has no AVAILABLE version (last error: {last_error})"
+    return f"{url} reported no AVAILABLE version within {timeout:g} s (last error: {last_error})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tutorial.wait_available",
@@ -150,13 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = wait_available(args.url, args.timeout, args.interval, args.pid, args.container)
     except TimeoutError as err:
-        if args.timeout == 0:
-            print(f"error: {args.url} has no AVAILABLE version (last error: {err})", file=sys.stderr)
-        else:
-            print(
-                f"error: {args.url} reported no AVAILABLE version within {args.timeout:g} s (last error: {err})",
-                file=sys.stderr,
-            )
+        print(f"error: {timeout_message(args.url, args.timeout, str(err))}", file=sys.stderr)
         return 1
     except ServerGone as err:
         print(f"error: {err}", file=sys.stderr)

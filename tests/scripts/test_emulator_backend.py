@@ -105,7 +105,8 @@ def test_config_mode_serves_every_model_with_host_paths(emulator: ScriptSandbox)
             "--allow_version_labels_for_unavailable_models=true "
             f"--model_config_file={copy} --model_config_file_poll_wait_seconds=60"
         ) in started.stdout.splitlines()
-        assert f"base_path: '{base}/second'" in copy.read_text()
+        # Written by protobuf's text_format, which quotes with double quotes.
+        assert f'base_path: "{base}/second"' in copy.read_text()
         assert predict(emulator.rest_port, "second", [4.0]) == [4.0]
         assert predict(emulator.rest_port, "half_plus_two", [0.0]) == [2.0]
     finally:
@@ -125,7 +126,7 @@ def test_an_emulator_that_cannot_load_the_model_reports_its_log(emulator: Script
     assert "{name: broken version: 1} failed" in log_tail
     assert error_lines(result.stderr) == [
         f"error: http://127.0.0.1:{emulator.rest_port}/v1/models/broken reported no AVAILABLE version within 10 s "
-        "(last error: [Errno 111] Connection refused); the server log is above (stopped the server; README.md "
+        "(last error: [Errno 111] Connection refused); the server log is above (stopped the server; docs/troubleshooting.md "
         "lists the common causes)"
     ]
     assert is_port_free(emulator.grpc_port) and is_port_free(emulator.rest_port)

@@ -190,14 +190,6 @@ def test_a_free_port_passes(sandbox: ScriptSandbox):
     assert result.stdout == "ok\n", result.stderr
 
 
-def test_resolve_path_is_lexical_and_expands_home(sandbox: ScriptSandbox):
-    result = sandbox.lib(
-        'resolve_path /base "a/./b/../c"; resolve_path /base /abs//x/; resolve_path /base "~/m"; resolve_path /b ../..',
-        env={"HOME": "/home/reader"},
-    )
-    assert result.stdout.splitlines() == ["/base/a/c", "/abs/x", "/home/reader/m", "/"]
-
-
 def test_show_command_quotes_only_what_needs_quoting(sandbox: ScriptSandbox):
     result = sandbox.lib("show_command docker run -p 127.0.0.1:1:2 'type=bind,source=/a b' \"it's\"")
     assert result.stdout == "+ docker run -p 127.0.0.1:1:2 'type=bind,source=/a b' 'it'\\''s'\n"

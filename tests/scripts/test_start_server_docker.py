@@ -22,6 +22,13 @@ from scripts_harness import (
 IMAGE = settings_env_defaults()["TF_SERVING_IMAGE"]
 
 
+def parse_model_server_config(text: str):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+
+
 def docker_run_argv(box: ScriptSandbox, mount_source: Path, model: str = "MMModel") -> list[str]:
     """The documented command of step 3, exactly."""
     return [
@@ -310,14 +317,20 @@ def test_config_models_get_the_same_layout_check(sandbox: ScriptSandbox):
 def test_the_emulator_copy_of_the_config_has_host_paths(sandbox: ScriptSandbox):
     config = write_config(sandbox)
     result = sandbox.lib(
-        f'source "{REPO_ROOT}/03_start_server.sh"; load_settings; load_state_paths; '
-        f'parse_config "{config}"; echo "models=$SERVED_MODELS"; copy=$(write_emulator_config); cat "$copy"'
+        f'load_settings; eval "$(run_python_module tutorial.server_state plan --config "{config}")"; '
+        'echo "models=$SERVED_MODELS"; copy=$(run_python_module tutorial.server_state emulator-config "$CONFIG_FILE"); '
+        'cat "$copy"'
     )
     assert result.returncode == 0, result.stderr
     base = sandbox.model_base_dir
-    assert result.stdout == "models=MMModel MMModel_2\n" + TWO_MODELS.replace(
-        "'/models/MMModel'", f"'{base}/MMModel'"
-    ).replace('"/models/MMModel_2/"', f'"{base}/MMModel_2/"')
+    models_line, _, copy_text = result.stdout.partition("\n")
+    assert models_line == "models=MMModel MMModel_2"
+    expected = TWO_MODELS.replace("'/models/MMModel'", f"'{base}/MMModel'").replace(
+        '"/models/MMModel_2/"', f'"{base}/MMModel_2/"'
+    )
+    # Written by protobuf's text_format: the same message, with only the base paths changed.
+    assert parse_model_server_config(copy_text) == parse_model_server_config(expected)
+    assert f'    base_path: "{base}/MMModel"\n' in copy_text
 
 
 # ---------------------------------------------------------------------------
@@ -473,7 +486,7 @@ def test_a_model_that_never_becomes_available_times_out_with_the_log(sandbox: Sc
     ]
     assert error_lines(result.stderr) == [
         f"error: http://127.0.0.1:{sandbox.rest_port}/v1/models/MMModel reported no AVAILABLE version within 2 s "
-        "(last error: [Errno 111] Connection refused); the server log is above (stopped the server; README.md "
+        "(last error: [Errno 111] Connection refused); the server log is above (stopped the server; docs/troubleshooting.md "
         "lists the common causes)"
     ]
     assert sandbox.docker_calls("stop") == [["docker", "stop", sandbox.container]]

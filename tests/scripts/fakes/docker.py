@@ -219,6 +219,20 @@ def cmd_logs(args: list[str]) -> int:
     return 0
 
 
+def cmd_port(args: list[str]) -> int:
+    """`docker port NAME`: one "8500/tcp -> 127.0.0.1:8700" line per published port."""
+    name = args[0]
+    container = load_container(name)
+    if container is None:
+        return fail(f"Error response from daemon: No such container: {name}")
+    options, _image, _command = parse_run(container["argv"])
+    for spec in options.get("-p", []):
+        *host, container_port = spec.split(":")
+        host_ip, host_port = (host[0], host[1]) if len(host) == 2 else ("0.0.0.0", host[0])
+        print(f"{container_port}/tcp -> {host_ip}:{host_port}")
+    return 0
+
+
 def cmd_image(args: list[str]) -> int:
     if args[:1] == ["inspect"]:
         return fail(f"Error response from daemon: No such image: {args[-1]}")
@@ -234,6 +248,7 @@ COMMANDS = {
     "stop": cmd_stop,
     "rm": cmd_rm,
     "logs": cmd_logs,
+    "port": cmd_port,
     "image": cmd_image,
 }
 

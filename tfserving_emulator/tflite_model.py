@@ -155,14 +155,10 @@ class TfLiteModel(Servable):
         self._input_index = {n: d["index"] for n, d in self._inputs.items()}
         self._output_index = {n: d["index"] for n, d in self._outputs.items()}
         self.signature_defs = self._signatures(model_bytes)
-        if interpreters_per_pool > 1:
-            # TF Serving then splits large batches across that many interpreters; the
-            # answers are the same, so the emulator runs each request whole.
-            log.warning(
-                _WHERE,
-                f"--num_tflite_interpreters_per_pool={interpreters_per_pool}: the emulator runs each "
-                "request on one interpreter (no batch splitting)",
-            )
+        # interpreters_per_pool > 1 makes TF Serving split large batches across that many
+        # interpreters; the answers are the same, so each request runs whole here (the
+        # flag's start-up line says so).
+        self.interpreters_per_pool = interpreters_per_pool
         self._pool: queue.SimpleQueue = queue.SimpleQueue()
         self._pool.put(first)
         for _ in range(max(1, num_pools) - 1):

@@ -1,7 +1,7 @@
 """Op libraries the real ``tensorflow_model_server`` links in besides TensorFlow's own.
 
-The binary is built with the TF Text ops (``TFText>WhitespaceTokenizeWithOffsetsV2``,
-``SentencepieceOp``, ...), so a SavedModel that tokenizes text inside its graph loads
+The binary is built with the TF Text ops (``TFText>WhitespaceTokenizeWithOffsetsV2`` and the
+other ``TFText>`` ops), so a SavedModel that tokenizes text inside its graph loads
 there. In Python those ops are registered by importing ``tensorflow_text``. That import
 costs 0.3-0.4 s (more from a cold disk cache), so it happens only when a graph about
 to be loaded uses an op type TensorFlow does not know; a graph whose ops are all known

@@ -53,6 +53,7 @@ def resolve_config_file(given: str, base_dir: Path) -> tuple[Path, str]:
     """(host path, container path) of --config GIVEN: relative to the caller's directory,
     or else to MODEL_BASE_DIR; it must lie inside MODEL_BASE_DIR, the one folder the
     container sees."""
+    check_base_dir(base_dir)
     path = resolve_path(caller_cwd(), given)
     if not path.is_file() and not os.path.isabs(given) and (base_dir / given).is_file():
         path = resolve_path(base_dir, given)
@@ -61,7 +62,6 @@ def resolve_config_file(given: str, base_dir: Path) -> tuple[Path, str]:
             f"config file {given} not found; write a ModelServerConfig file inside {display_path(base_dir)} "
             "(see docs/several_models.md) and pass its path"
         )
-    check_base_dir(base_dir)
     # Compare symlink-free paths: the same folder can be reached through a symlinked
     # directory (e.g. a home folder that links to a data disk).
     real, real_base = path.resolve(), base_dir.resolve()
@@ -79,8 +79,13 @@ def parse_config(path: Path):
     try:
         return text_format.Parse(path.read_text(encoding="utf-8"), pb2.ModelServerConfig())
     except text_format.ParseError as err:
+        # str(err) is "LINE:COLUMN : detail"; say it in words.
+        where, _, detail = str(err).partition(" : ")
+        if err.GetLine() is not None:
+            where = f"line {err.GetLine()}, column {err.GetColumn()}"
         raise ConfigError(
-            f"{display_path(path)} is not a valid ModelServerConfig ({err}); fix that line, e.g. {EXAMPLE_CONFIG}"
+            f"{display_path(path)} is not a valid ModelServerConfig ({where}: {detail or where}); fix that line, "
+            f"e.g. {EXAMPLE_CONFIG}"
         ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{display_path(path)} is not UTF-8 text; save it as UTF-8 text") from None

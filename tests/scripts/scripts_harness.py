@@ -70,6 +70,31 @@ def make_placeholder_model(base: Path, name: str, version: str = "1") -> Path:
     return version_dir
 
 
+TWO_MODELS = """\
+# Two models; paths are where the container sees them.
+model_config_list {
+  config {
+    name: 'MMModel'
+    base_path: '/models/MMModel'
+    model_platform: 'tensorflow'
+  }
+  config {
+    name: "MMModel_2"
+    base_path: "/models/MMModel_2/"
+    model_platform: "tensorflow"
+  }
+}
+"""
+
+
+def write_config(box: ScriptSandbox, text: str = TWO_MODELS, name: str = "models.config") -> Path:
+    make_placeholder_model(box.model_base_dir, "MMModel")
+    make_placeholder_model(box.model_base_dir, "MMModel_2")
+    path = box.model_base_dir / name
+    path.write_text(text)
+    return path
+
+
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
     """Stop a process this sandbox started (SIGTERM, then SIGKILL)."""
     if not pid_alive(pid):

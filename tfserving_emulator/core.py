@@ -24,6 +24,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import log
 from .errors import ServingError, failed_precondition, invalid_argument, not_found
@@ -58,6 +59,7 @@ class CoreOptions:
     num_tflite_interpreters_per_pool: int = 1
     # Called after each successful load, e.g. to replay warm-up requests.
     on_loaded: Callable[[Servable], None] | None = None
+    metrics: Any = None  # a metrics.Metrics, handed to the loader
 
 
 @dataclass
@@ -330,6 +332,7 @@ class ServerCore:
             prefer_tflite_model=self.options.prefer_tflite_model,
             num_tflite_pools=self.options.num_tflite_pools,
             num_tflite_interpreters_per_pool=self.options.num_tflite_interpreters_per_pool,
+            metrics=self.options.metrics,
         )
 
     def _unload(self, name: str, record: VersionRecord) -> None:

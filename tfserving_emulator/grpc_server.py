@@ -28,7 +28,7 @@ from tensorflow_serving.apis import (
 from . import inference, log, profiler_service, turns
 from .core import ServerCore
 from .errors import ServingError, invalid_argument
-from .metrics import Metrics
+from .metrics import GRPC_COUNTED_APIS, Metrics
 from .saved_model import LoadedModel
 from .tensor_proto import encode_model_spec, encode_predict_response, to_ndarray
 
@@ -88,7 +88,10 @@ class Services:
             log.error("tfserving_emulator/grpc_server.py", f"{api} failed: {error!r}")
             context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
         finally:
-            self.metrics.record_request(model_name, api, "GRPC", status, (time.perf_counter() - start) * 1e6)
+            if api in GRPC_COUNTED_APIS:
+                self.metrics.record_request(
+                    model_name, api, "GRPC", status, (time.perf_counter() - start) * 1e6
+                )
 
     # -- PredictionService -------------------------------------------------------------------
 

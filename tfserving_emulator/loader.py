@@ -10,7 +10,9 @@ and directories with no SavedModel in them, in the words used here.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ServingError
 from .servable import Servable
@@ -29,6 +31,8 @@ class LoadOptions:
     # 0 means one interpreter per schedulable CPU, the binary's default.
     num_tflite_pools: int = 0
     num_tflite_interpreters_per_pool: int = 1
+    # A metrics.Metrics that counts SavedModel loads, as TensorFlow's LoadSavedModel does.
+    metrics: Any = None
 
 
 def schedulable_cpus() -> int:
@@ -56,4 +60,14 @@ def load_version(name: str, version: int, path: str, options: LoadOptions) -> Se
         )
     from .saved_model import LoadedModel
 
-    return LoadedModel(name, version, path, options.saved_model_tags)
+    # cc/saved_model/loader.cc counts this call, and only this one (not the checks above, not
+    # TF Lite): load_attempt_count{model_path,status} and load_latency{model_path} in us.
+    start = time.perf_counter()
+    status = "fail"
+    try:
+        model = LoadedModel(name, version, path, options.saved_model_tags)
+        status = "success"
+        return model
+    finally:
+        if options.metrics is not None:
+            options.metrics.record_load(path, status, (time.perf_counter() - start) * 1e6)

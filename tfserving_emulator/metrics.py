@@ -19,8 +19,13 @@ from .errors import ServingError
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 
-# Latency buckets in microseconds (TF Serving uses exponential buckets: 10us * 1.8^i).
+# Latency buckets in microseconds: monitoring::Buckets::Exponential(10, 1.8, 33), the limits
+# 10 * 1.8^i for i < 33 plus a last bucket up to DBL_MAX (rendered as le="+Inf").
 _BUCKETS = [10 * 1.8**i for i in range(33)]
+
+# The gRPC methods that count requests (model_servers/prediction_service_impl.cc):
+# GetModelMetadata, MultiInference and the ModelService methods record nothing.
+GRPC_COUNTED_APIS = frozenset({"Predict", "Classify", "Regress"})
 
 
 def _monitoring_config_class():
@@ -68,13 +73,19 @@ class _Histogram:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(_BUCKETS, value)] += 1
+        # tsl::Histogram::Add: std::upper_bound, so a value equal to a limit goes one bucket up.
+        self.counts[bisect.bisect_right(_BUCKETS, value)] += 1
         self.total += value
         self.count += 1
 
 
 class Metrics:
-    """Counters and histograms, rendered in the Prometheus text format."""
+    """Counters and histograms, rendered in the Prometheus text format.
+
+    The metric paths, label names and kinds are those of ``servables/tensorflow/util.cc``
+    (``/tensorflow/serving/...``) and TensorFlow's ``cc/saved_model/loader.cc``
+    (``/tensorflow/cc/saved_model/...``). Latencies are whole microseconds, as there.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -83,42 +94,48 @@ class Metrics:
         self._runtime_latency: dict[tuple[str, str, str], _Histogram] = defaultdict(_Histogram)
         self._example_count: dict[str, int] = defaultdict(int)
         self._load_attempts: dict[tuple[str, str], int] = defaultdict(int)
+        self._load_latency: dict[str, int] = defaultdict(int)
 
     def record_request(
         self, model_name: str, api: str, entrypoint: str, status: str, latency_us: float
     ) -> None:
+        """RecordModelRequestCount for every request; RecordRequestLatency only for an OK one."""
         with self._lock:
             self._request_count[(model_name, status)] += 1
-            self._request_latency[(model_name, api, entrypoint)].observe(latency_us)
+            if status == "OK":
+                self._request_latency[(model_name, api, entrypoint)].observe(int(latency_us))
 
     def record_runtime(self, model_name: str, api: str, latency_us: float, examples: int = 0) -> None:
         with self._lock:
-            self._runtime_latency[(model_name, api, "TF1")].observe(latency_us)
+            self._runtime_latency[(model_name, api, "TF1")].observe(int(latency_us))
             if examples:
                 self._example_count[model_name] += examples
 
-    def record_load(self, model_path: str, status: str) -> None:
+    def record_load(self, model_path: str, status: str, latency_us: float) -> None:
+        """One LoadSavedModel call: ``status`` is "success" or "fail"; both add their latency."""
         with self._lock:
             self._load_attempts[(model_path, status)] += 1
+            self._load_latency[model_path] += int(latency_us)
 
     def render(self) -> str:
+        # In the order of the real page: the registry's std::map sorts by metric path.
         lines: list[str] = []
         with self._lock:
-            lines.append("# TYPE :tensorflow:cc:saved_model:load_attempt_count counter")
-            for (path, status), value in sorted(self._load_attempts.items()):
-                lines.append(
-                    f':tensorflow:cc:saved_model:load_attempt_count{{model_path="{path}",status="{status}"}} {value}'
-                )
-            lines.append("# TYPE :tensorflow:serving:request_count counter")
-            for (model, status), value in sorted(self._request_count.items()):
-                lines.append(
-                    f':tensorflow:serving:request_count{{model_name="{model}",status="{status}"}} {value}'
-                )
-            lines.append("# TYPE :tensorflow:serving:request_example_count_total counter")
-            for model, value in sorted(self._example_count.items()):
-                lines.append(
-                    f':tensorflow:serving:request_example_count_total{{model_name="{model}"}} {value}'
-                )
+            self._render_counters(
+                lines,
+                ":tensorflow:cc:saved_model:load_attempt_count",
+                ("model_path", "status"),
+                self._load_attempts,
+            )
+            self._render_counters(
+                lines, ":tensorflow:cc:saved_model:load_latency", ("model_path",), self._load_latency
+            )
+            self._render_counters(
+                lines, ":tensorflow:serving:request_count", ("model_name", "status"), self._request_count
+            )
+            self._render_counters(
+                lines, ":tensorflow:serving:request_example_count_total", ("model",), self._example_count
+            )
             self._render_histograms(
                 lines,
                 ":tensorflow:serving:request_latency",
@@ -134,10 +151,17 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
     @staticmethod
+    def _render_counters(lines, name, label_names, counters) -> None:
+        lines.append(f"# TYPE {name} counter")
+        for key, value in sorted(counters.items()):
+            values = key if isinstance(key, tuple) else (key,)
+            lines.append(f"{name}{{{_labels(label_names, values)}}} {value}")
+
+    @staticmethod
     def _render_histograms(lines, name, label_names, histograms) -> None:
         lines.append(f"# TYPE {name} histogram")
         for key, histogram in sorted(histograms.items()):
-            labels = ",".join(f'{n}="{v}"' for n, v in zip(label_names, key, strict=True))
+            labels = _labels(label_names, key)
             cumulative = 0
             for bound, count in zip(_BUCKETS, histogram.counts, strict=False):
                 cumulative += count
@@ -145,3 +169,12 @@ class Metrics:
             lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {histogram.count}')
             lines.append(f"{name}_sum{{{labels}}} {histogram.total:g}")
             lines.append(f"{name}_count{{{labels}}} {histogram.count}")
+
+
+def _escape(value: str) -> str:
+    """SanitizeLabelValue: a backslash becomes two, a double quote gets a backslash."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _labels(names, values) -> str:
+    return ",".join(f'{n}="{_escape(str(v))}"' for n, v in zip(names, values, strict=True))

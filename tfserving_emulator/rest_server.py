@@ -53,19 +53,20 @@ class RestApi:
 
     def handle_v1(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         start = time.perf_counter()
-        api, model_name = "", ""
+        api, model_name = _metric_labels(method, path)
         try:
             if method == "POST":  # inference takes turns (turns.py); status and metadata need not
                 with turns.turn():
-                    api, model_name, payload = self._dispatch(method, path, body)
+                    _, _, payload = self._dispatch(method, path, body)
             else:
-                api, model_name, payload = self._dispatch(method, path, body)
+                _, _, payload = self._dispatch(method, path, body)
             status, code = 200, "OK"
         except ServingError as error:
             payload = json_tensor.make_error_body(error.message)
             status, code = error.http_status, error.code
-        if model_name:
-            self.metrics.record_request(model_name, api, "REST", code, (time.perf_counter() - start) * 1e6)
+        # http_server.cc counts every /v1 request, with the model name and method its path
+        # parsed to ("" when it parsed to none).
+        self.metrics.record_request(model_name, api, "REST", code, (time.perf_counter() - start) * 1e6)
         return status, payload
 
     def _dispatch(self, method: str, path: str, body: bytes) -> tuple[str, str, bytes]:
@@ -154,6 +155,18 @@ class RestApi:
                 "metadata": {inference.SIGNATURE_DEF_FIELD: signature_defs},
             }
         return json.dumps(doc, indent=1).encode()
+
+
+def _metric_labels(method: str, path: str) -> tuple[str, str]:
+    """The method and model name ParseModelInfo fills in, which label http_server.cc's metrics.
+
+    POST takes the verb as written ("predict"), GET none; a path that does not parse gives "".
+    """
+    if method == "POST" and (match := PREDICTION_API.fullmatch(path)):
+        return match.group(4), unquote(match.group(1))
+    if method == "GET" and (match := MODEL_STATUS_API.fullmatch(path)):
+        return "", unquote(match.group(1) or "")
+    return "", ""
 
 
 def _model_info(match: re.Match) -> tuple[str, int | None, str | None]:

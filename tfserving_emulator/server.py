@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         num_tflite_pools=flags.num_tflite_pools,
         num_tflite_interpreters_per_pool=flags.num_tflite_interpreters_per_pool,
         on_loaded=warm_up if flags.enable_model_warmup else None,
+        metrics=metrics,
     )
     core = ServerCore(options)
     signal.signal(signal.SIGINT, on_signal)

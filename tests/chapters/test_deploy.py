@@ -282,7 +282,7 @@ def test_emulator_serves_prometheus_metrics_with_the_deploy_config(model_templat
         after = requests.get(metrics_url, timeout=10).text
         assert request_count(after, MODEL_NAME) == count_before + 1
         assert re.search(
-            rf'^:tensorflow:serving:request_latency_count\{{model_name="{MODEL_NAME}",API="Predict",entrypoint="REST"\}} [1-9]',
+            rf'^:tensorflow:serving:request_latency_count\{{model_name="{MODEL_NAME}",API="predict",entrypoint="REST"\}} [1-9]',
             after,
             re.MULTILINE,
         )

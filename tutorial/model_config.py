@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import TypedDict
+from typing import Required, TypedDict
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -32,7 +32,7 @@ CONTAINER_MODELS_DIR = "/models"
 class Model(TypedDict, total=False):
     """One model of a config: its folder name, the versions to keep (default: the latest), labels."""
 
-    name: str
+    name: Required[str]
     versions: tuple[int, ...]
     labels: dict[str, int]
 

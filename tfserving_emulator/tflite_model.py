@@ -35,6 +35,8 @@ _WHERE = "tensorflow_serving/servables/tensorflow/tflite_session.cc"
 TFLITE_FILE = "model.tflite"
 SIGNATURE_DEFS_METADATA = b"signature_defs_metadata"  # tflite::kSignatureDefsMetadataName
 PREDICT_METHOD = "tensorflow/serving/predict"
+# The one custom op TfLiteSession adds to the builtin ones (tflite::ops::custom::AddParseExampleOp).
+PARSE_EXAMPLE_OPS = ("ParseExample", "ParseExampleV2")
 
 # numpy dtype of a TF Lite tensor -> TF DataType (TfLiteTypeToTfType).
 _TF_TYPES = {
@@ -149,7 +151,9 @@ class TfLiteModel(Servable):
         try:
             first = _interpreter(model_bytes)
         except (ValueError, RuntimeError):
-            raise internal("Cannot build Interpreter from buffer.") from None
+            raise internal(
+                "Cannot build Interpreter from buffer." + _missing_parse_example(model_bytes)
+            ) from None
         self._inputs = _tensor_map(first.get_input_details(), "Input")
         self._outputs = _tensor_map(first.get_output_details(), "Output")
         self._input_index = {n: d["index"] for n, d in self._inputs.items()}
@@ -241,6 +245,26 @@ class TfLiteModel(Servable):
     def _free(self) -> None:
         for _ in range(self._size):
             self._pool.get()
+
+
+def custom_op_codes(model_bytes: bytes) -> list[str]:
+    """The custom (non-builtin) op names a TF Lite model uses."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(model_bytes, 0)
+    codes = (model.OperatorCodes(i).CustomCode() for i in range(model.OperatorCodesLength()))
+    return [code.decode("utf-8", "replace") for code in codes if code]
+
+
+def _missing_parse_example(model_bytes: bytes) -> str:
+    """Why a model TF Serving would load fails here: TF Serving registers ParseExample."""
+    ops = sorted(set(custom_op_codes(model_bytes)) & set(PARSE_EXAMPLE_OPS))
+    if not ops:
+        return ""
+    return (
+        f" (the emulator's TF Lite interpreter has no kernel for the custom op {', '.join(ops)}; "
+        "TF Serving registers it, so this model loads there)"
+    )
 
 
 def _bytes(detail: dict) -> int:

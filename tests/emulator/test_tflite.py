@@ -312,3 +312,20 @@ def test_a_session_bundle_is_refused(tmp_path):
         "UNIMPLEMENTED",
         "Session Bundle is deprecated and removed.",
     )
+
+
+def test_a_parse_example_model_says_why_it_does_not_load():
+    """TF Serving registers TF Lite's ParseExample kernel; tf.lite.Interpreter has none (a known gap)."""
+    from tfserving_emulator.errors import ServingError
+    from tfserving_emulator.loader import LoadOptions, load_version
+
+    version = UPSTREAM_TESTDATA / "parse_example_tflite" / "00000123"
+    if not version.is_dir():
+        pytest.skip("reference data ../shared/upstream is not present")
+    with pytest.raises(ServingError) as caught:
+        load_version("m", 1, str(version), LoadOptions(prefer_tflite_model=True, num_tflite_pools=1))
+    assert (caught.value.code, caught.value.message) == (
+        "INTERNAL",
+        "Cannot build Interpreter from buffer. (the emulator's TF Lite interpreter has no kernel for the "
+        "custom op ParseExampleV2; TF Serving registers it, so this model loads there)",
+    )

@@ -129,6 +129,29 @@ def test_compose_healthcheck_probes_the_rest_port(compose):
     assert test == ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{CONTAINER_REST_PORT}"]
 
 
+def test_compose_runs_serving_prometheus_and_grafana_from_pinned_images(compose):
+    services = compose["services"]
+    assert set(services) == {"serving", "prometheus", "grafana"}
+    for name, service in services.items():
+        image, _, tag = service["image"].partition(":")
+        # An exact version: "latest", a bare major or no tag at all would change under the reader.
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), (name, service["image"])
+        assert image in {"tensorflow/serving", "prom/prometheus", "grafana/grafana"}
+
+
+def test_compose_bind_mounts_name_files_of_the_repository(compose):
+    """Every relative source exists (the model folder once 02_train_and_export.py ran)."""
+    trained = REPO_ROOT / "trained_models"
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, target, mode = volume.split(":")
+            assert source.startswith(("./", "../")), (name, volume)
+            assert target.startswith("/") and mode == "ro", (name, volume)
+            path = (DEPLOY / source).resolve()
+            if not path.is_relative_to(trained):
+                assert path.exists(), (name, volume)
+
+
 # ---------------------------------------------------------------------------
 # Kubernetes
 # ---------------------------------------------------------------------------

@@ -38,6 +38,18 @@ NOT_RUN = {
     ),
 }
 
+# Methods that depend on a race, each with why; a failed one is run again, alone, in a new
+# suite process, up to FLAKY_ATTEMPTS times in all (Bazel's `flaky = True` does the same).
+FLAKY = {
+    "test_profiler_service_with_valid_trace_request": (
+        "it sends its REST predictions with `for n in {1..3}` under /bin/sh; where /bin/sh is "
+        "dash (Debian, Ubuntu) the braces are not expanded, so only one prediction is sent, "
+        "about as soon as the first 1 s trace starts; on a loaded machine it can arrive before "
+        "the trace does, and then every trace is empty"
+    ),
+}
+FLAKY_ATTEMPTS = 3
+
 # The whole suite starts a dozen servers, each importing TensorFlow: minutes, not hours.
 SUITE_TIMEOUT_S = 1200
 
@@ -106,6 +118,7 @@ def lay_out_runfiles(root: Path, upstream: Path = UPSTREAM_DIR) -> Path:
 class Outcome:
     status: str  # "passed", "failed" or "skipped"
     detail: str = ""
+    attempts: int = 1
 
 
 def read_junit_xml(path: Path) -> dict[str, Outcome]:
@@ -123,12 +136,31 @@ def read_junit_xml(path: Path) -> dict[str, Outcome]:
     return outcomes
 
 
+def run_suite_with_retries(methods: list[str], work_dir: Path) -> tuple[dict[str, Outcome], Path]:
+    """``run_suite``, then each failed FLAKY method again on its own (see FLAKY)."""
+    outcomes, log_file = run_suite(methods, work_dir / "suite")
+    for method in methods:
+        for attempt in range(2, FLAKY_ATTEMPTS + 1):
+            if method not in FLAKY or outcomes.get(method, Outcome("failed")).status != "failed":
+                break
+            retry, _ = run_suite([method], work_dir / f"{method}-attempt-{attempt}")
+            if method in retry:
+                earlier = outcomes[method].detail if method in outcomes else "no result"
+                outcomes[method] = Outcome(
+                    retry[method].status,
+                    retry[method].detail or f"passed on attempt {attempt}; attempt 1 failed: {earlier}",
+                    attempt,
+                )
+    return outcomes, log_file
+
+
 def run_suite(methods: list[str], work_dir: Path) -> tuple[dict[str, Outcome], Path]:
     """Run ``methods`` of the unchanged suite in one process; returns outcomes and its log.
 
     One process, as under Bazel: the suite's ``RunServer`` keeps one server per set of
     arguments for the whole run, so later tests reuse servers earlier ones started.
     """
+    work_dir.mkdir(parents=True, exist_ok=True)
     srcdir = lay_out_runfiles(work_dir / "runfiles")
     tmpdir = work_dir / "test_tmpdir"
     tmpdir.mkdir()

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bazel_runfiles import NOT_RUN, UPSTREAM_DIR, Outcome, run_suite  # noqa: E402
+from bazel_runfiles import NOT_RUN, UPSTREAM_DIR, Outcome, run_suite_with_retries  # noqa: E402
 
 ITEM_PREFIX = "test_upstream_method"
 
@@ -36,4 +36,4 @@ def upstream_results(request, tmp_path_factory) -> tuple[dict[str, Outcome], Pat
     if not UPSTREAM_DIR.is_dir():
         pytest.skip("tensorflow/serving's suite ../shared/upstream is not present")
     methods = _collected_methods(request.session)
-    return run_suite(methods, tmp_path_factory.mktemp("upstream"))
+    return run_suite_with_retries(methods, tmp_path_factory.mktemp("upstream"))

@@ -1,6 +1,6 @@
 """Step 2: train the blog's tiny network and export it as a SavedModel for TF Serving.
 
-What this teaches
+What this teaches (the walk-through, with its output: docs/train_and_export.md)
 -----------------
 * The blog's model in TensorFlow 2: no placeholders, no sessions. A ``keras.Sequential``
   of two Dense layers, ``tf.GradientTape`` computes the gradients, Adam applies them.
@@ -20,7 +20,8 @@ Run it
     python 02_train_and_export.py --version 2 --seed 7
 
 It prints the loss every 50 steps, the exported signatures and the final error, and draws
-the fit to ``results/fit_v<version>.png``.
+the fit to ``results/fit_v<version>.png``. Ctrl-C stops it with one line and exit code 130,
+and never leaves a half-written version behind.
 """
 
 # ---------------------------------------------------------------------------
@@ -33,9 +34,42 @@ import argparse
 import sys
 from pathlib import Path
 
+from tutorial import cli
+from tutorial.settings import REPO_ROOT, load_settings
+
+
+def parse_args(argv: list[str] | None, default_model_dir: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the blog's MLP and export it for TF Serving.")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the data and the weights (default 1)")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
+    parser.add_argument(
+        "--version",
+        type=int,
+        help="version number to export (default: one above the highest existing version, or 1)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=default_model_dir,
+        help="folder holding the version directories (default $MODEL_BASE_DIR/$MODEL_NAME)",
+    )
+    parser.add_argument("--plot", type=Path, help="PNG of the fit (default results/fit_v<version>.png)")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    if args.version is not None and args.version < 0:
+        parser.error("--version must be a non-negative integer")
+    return args
+
+
+if __name__ == "__main__":
+    parse_args(
+        None, load_settings().model_dir
+    )  # --help and flag mistakes answer before TensorFlow's ~4 s import
+
 from tutorial.quiet_tensorflow import import_tensorflow_quietly
 
-# Keep TensorFlow's start-up chatter out of the output: its log level, and two "no GPU"
+# Keep TensorFlow's start-up chatter out of the output: its log level, and the "no GPU"
 # notes that TensorFlow 2.21 prints at import before it reads that level.
 import_tensorflow_quietly()
 
@@ -48,9 +82,16 @@ import numpy as np
 import tensorflow as tf
 
 from tutorial.data import make_data, true_curve
-from tutorial.export import VersionExistsError, export_version, next_version
+from tutorial.export import (
+    VersionExistsError,
+    export_version,
+    interrupted_message,
+    next_version,
+    unwritable_message,
+    unwritable_reason,
+    version_exists_message,
+)
 from tutorial.saved_model_show import format_signatures
-from tutorial.settings import REPO_ROOT, load_settings
 
 HIDDEN_UNITS = 20
 LEARNING_RATE = 0.001
@@ -201,45 +242,31 @@ def save_plot(path: Path, x: np.ndarray, y: np.ndarray, fitted: np.ndarray, vers
 # ---------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None, default_model_dir: Path) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train the blog's MLP and export it for TF Serving.")
-    parser.add_argument("--seed", type=int, default=1, help="seed for the data and the weights (default 1)")
-    parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    parser.add_argument(
-        "--version",
-        type=int,
-        help="version number to export (default: one above the highest existing version, or 1)",
-    )
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=default_model_dir,
-        help="folder holding the version directories (default $MODEL_BASE_DIR/$MODEL_NAME)",
-    )
-    parser.add_argument("--plot", type=Path, help="PNG of the fit (default results/fit_v<version>.png)")
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
-    if args.version is not None and args.version < 0:
-        parser.error("--version must be a non-negative integer")
-    return args
-
-
-def version_exists_message(version_dir: Path) -> str:
-    return f"error: {version_dir} already exists; pass --version N with a new N, or remove that directory."
-
-
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    print(settings.describe())
     args = parse_args(argv, default_model_dir=settings.model_dir)
+    cli.print_settings(settings)
     model_dir = args.model_dir.resolve()
     version = next_version(model_dir) if args.version is None else args.version
-    version_dir = model_dir / str(version)
-    if version_dir.exists():  # fail before training, not after
-        print(version_exists_message(version_dir), file=sys.stderr)
-        return 1
+    # Fail before training, not after: a taken version number, or a folder we cannot write.
+    if (model_dir / str(version)).exists():
+        return cli.fail(version_exists_message(model_dir / str(version)))
+    if reason := unwritable_reason(model_dir):
+        return cli.fail(unwritable_message(model_dir, reason))
 
+    with cli.interrupt_once() as interrupted:
+        try:
+            return train_and_export(args, model_dir, version)
+        except BaseException:
+            # Whatever TensorFlow raised on its way out, Ctrl-C is the cause: say that in one
+            # line. export_version has already removed the half-written staging directory.
+            if interrupted():
+                print(interrupted_message(model_dir, version), file=sys.stderr)
+                return cli.INTERRUPTED_EXIT_CODE
+            raise
+
+
+def train_and_export(args: argparse.Namespace, model_dir: Path, version: int) -> int:
     x, y = make_data(args.seed)
     model = build_model(seed=args.seed)
     print(f"\nTraining for {args.steps} steps (seed {args.seed}):")
@@ -256,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         version_dir = export_version(model_dir, version, write_and_check)
     except VersionExistsError as err:
-        print(version_exists_message(err.version_dir), file=sys.stderr)
-        return 1
+        return cli.fail(version_exists_message(err.version_dir))
     print(f"\nExported version {version} to {version_dir}")
     print(format_signatures(version_dir))
 

@@ -45,6 +45,27 @@ def next_version(model_dir: str | os.PathLike) -> int:
     return versions[-1] + 1 if versions else 1
 
 
+def unwritable_reason(model_dir: str | os.PathLike) -> str | None:
+    """Why no version could be written under ``model_dir``, or None if one can.
+
+    Asked before training, so a bad ``--model-dir`` fails in a second, not after the work.
+    It tries what the export will do (create a directory) in the nearest existing folder, and
+    removes it at once: permission bits alone do not tell (root ignores them; a read-only
+    file system does not show in them).
+    """
+    existing = Path(model_dir).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        probe = tempfile.mkdtemp(prefix=".write-check-", dir=existing)
+    except OSError as error:
+        return f"{existing}: {error.strerror or error}"
+    os.rmdir(probe)
+    return None
+
+
 def export_version(model_dir: str | os.PathLike, version: int, write: Callable[[Path], None]) -> Path:
     """Call ``write(staging_dir)`` and then publish ``staging_dir`` as ``model_dir/<version>``.
 
@@ -75,3 +96,23 @@ def export_version(model_dir: str | os.PathLike, version: int, write: Callable[[
         shutil.rmtree(staging_dir, ignore_errors=True)
         raise
     return version_dir
+
+
+# The one-line messages of 02_train_and_export.py about the model folder.
+
+
+def version_exists_message(version_dir: Path) -> str:
+    return f"error: {version_dir} already exists; pass --version N with a new N, or remove that directory."
+
+
+def unwritable_message(model_dir: Path, reason: str) -> str:
+    return (
+        f"error: cannot write a version under {model_dir} ({reason}); "
+        "pass --model-dir with a folder you can write to, or set MODEL_BASE_DIR."
+    )
+
+
+def interrupted_message(model_dir: Path, version: int) -> str:
+    if (model_dir / str(version)).exists():  # Ctrl-C after the rename: the version is complete
+        return f"interrupted (Ctrl-C) after version {version} was published complete in {model_dir}."
+    return f"interrupted (Ctrl-C): no version was exported; {model_dir} holds no part of version {version}."

@@ -224,7 +224,6 @@ main() {
 
   section "1. Install"
   if [[ $BACKEND == docker ]]; then
-    require_docker
     warn_if_arm64
     pull_image
   else

@@ -79,10 +79,6 @@ start_docker() {
   local arg
   local -a cmd=()
   while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_run_command)
-  # A stopped container of ours that --rm has not removed yet would block the name.
-  if [[ $(container_state "$TF_SERVING_CONTAINER") == stopped ]]; then
-    docker rm -f "$TF_SERVING_CONTAINER" >/dev/null
-  fi
   show_command "${cmd[@]}"
   # MSYS_NO_PATHCONV=1: keep Git Bash on Windows from rewriting the container paths.
   MSYS_NO_PATHCONV=1 "${cmd[@]}" >/dev/null ||
@@ -135,17 +131,25 @@ wait_for_models() {
   die "$reason; the server log is above (stopped the server; docs/troubleshooting.md lists the common causes)"
 }
 
+print_addresses() {
+  local model
+  info "gRPC: localhost:$GRPC_PORT"
+  for model in $SERVED_MODELS; do
+    info "REST: http://localhost:$REST_PORT/v1/models/$model"
+  done
+}
+
 # start while a server is up: fine (exit 0) when it is the same server, on the same
-# ports; otherwise server_state has said how to switch.
+# ports; otherwise `server_state check-start` has said how to switch.
 say_already_running() {
-  local running=$1 copy
+  local running=$1
   info "the $running server is already running"
   if [[ -n $CONFIG_FILE && $running == emulator ]]; then
     # Docker reads the mounted file itself; the emulator's copy may be older than the file.
-    copy=$(server_state emulator-config "$CONFIG_FILE") || exit 1
+    server_state emulator-config "$CONFIG_FILE" >/dev/null
     info "refreshed the emulator's copy of $(display_path "$CONFIG_FILE"); it is re-read within $MODEL_CONFIG_POLL_SECONDS s"
   fi
-  server_state addresses
+  print_addresses
 }
 
 cmd_start() {
@@ -159,17 +163,15 @@ cmd_start() {
   plan=$(server_state plan ${2:+--config "$2"}) || exit 1
   eval "$plan"
   select_backend
-  [[ $BACKEND == docker ]] && { require_docker; warn_if_arm64; }
+  [[ $BACKEND == docker ]] && warn_if_arm64
 
+  # Is a server up already (which, on which ports)? Else: are both ports free?
   running=$(server_state check-start --backend "$BACKEND" --mode "$SERVER_MODE" \
     --models "$SERVED_MODELS" --retry "$retry") || exit 1
   if [[ -n $running ]]; then
     say_already_running "$running"
     return 0
   fi
-
-  require_free_port "$GRPC_PORT" GRPC_PORT "$retry"
-  require_free_port "$REST_PORT" REST_PORT "$retry"
   if [[ $BACKEND == docker ]]; then
     start_docker
   else
@@ -177,7 +179,7 @@ cmd_start() {
   fi
   wait_for_models
   info "TF Serving is up ($BACKEND backend):"
-  server_state addresses
+  print_addresses
   info "stop it with: ./03_start_server.sh stop"
 }
 
@@ -186,18 +188,15 @@ cmd_start() {
 # ---------------------------------------------------------------------------
 
 cmd_stop() {
-  local backend stopped=""
-  for backend in $(server_state running); do
-    if [[ $backend == docker ]]; then
-      show_command docker stop "$TF_SERVING_CONTAINER"
-      docker stop "$TF_SERVING_CONTAINER" >/dev/null
-    else
-      server_state stop-emulator
-    fi
-    stopped=yes
-  done
-  server_state clear
-  if [[ -n $stopped ]]; then
+  local running
+  running=$(server_state running) || exit 1
+  # The emulator, if it runs, is stopped by Python, which also forgets the record.
+  server_state stop-emulator
+  if [[ $running == *docker* ]]; then
+    show_command docker stop "$TF_SERVING_CONTAINER"
+    docker stop "$TF_SERVING_CONTAINER" >/dev/null
+  fi
+  if [[ -n $running ]]; then
     info "server stopped"
   else
     info "no server is running"

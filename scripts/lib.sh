@@ -119,6 +119,7 @@ run_with_timeout() {
 
 # Export every setting (and STARTUP_TIMEOUT, MODEL_CONFIG_POLL_SECONDS), resolved and
 # checked. Python prints `export KEY='value'` lines, each value quoted for the shell.
+# It also sets SETTINGS_DESCRIPTION, the block print_settings shows (one Python start, not two).
 load_settings() {
   local exports
   exports=$(run_python_module tutorial.settings --shell) || exit 1
@@ -126,7 +127,7 @@ load_settings() {
 }
 
 print_settings() {
-  run_python_module tutorial.settings
+  printf '%s\n' "$SETTINGS_DESCRIPTION"
 }
 
 # ---------------------------------------------------------------------------
@@ -134,18 +135,15 @@ print_settings() {
 # ---------------------------------------------------------------------------
 
 # Sets BACKEND to docker or emulator from SERVING_BACKEND (auto asks `docker info`),
-# and always says why.
+# and always says why. For Docker it also checks the CLI and that the daemon answers:
+# if not, it says so in one line (after the backend line) and the script ends.
 select_backend() {
-  local choice BACKEND_REASON
-  choice=$(run_python_module tutorial.server_backend choose) || exit 1
+  local choice BACKEND_REASON status=0
+  choice=$(run_python_module tutorial.server_backend choose) || status=$?
   eval "$choice"
   info "backend: $BACKEND ($BACKEND_REASON)"
   export BACKEND
-}
-
-# For the Docker backend: the CLI and a daemon that answers, or one line saying what to do.
-require_docker() {
-  run_python_module tutorial.server_backend require-docker || exit 1
+  ((status == 0)) || exit "$status"
 }
 
 # container_state NAME: running, stopped or absent.
@@ -199,9 +197,7 @@ docker_host_path() {
 require_free_port() {
   local port=$1 variable=$2
   shift 2
-  if ! run_python_module tutorial.ports "$port" >/dev/null; then
-    die "port $port ($variable) is already in use; stop what is using it or choose another: $variable=$((port + 1)) $*"
-  fi
+  run_python_module tutorial.ports "$port" --variable "$variable" --retry "$*" || exit 1
 }
 
 # wait_until_available URL TIMEOUT [--pid PID | --container NAME]: prints the status JSON;

@@ -49,12 +49,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_in_use_error(port: int, variable: str, retry: str) -> str | None:
+    """None when ``port`` is free; else the error line naming the port, the setting that
+    chose it, and the command line to retry with another port."""
+    if is_port_free(port):
+        return None
+    return (
+        f"error: port {port} ({variable}) is already in use; stop what is using it or choose another: "
+        f"{variable}={port + 1} {retry}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tutorial.ports", description="Exit 0 if every PORT is free, 1 if any is in use."
     )
     parser.add_argument("ports", nargs="+", type=int, metavar="PORT")
+    parser.add_argument("--variable", help="the setting that chose PORT: print one error line naming it")
+    parser.add_argument("--retry", default="", help="with --variable: the command line to suggest")
     args = parser.parse_args(argv)
+    if args.variable:
+        for port in args.ports:
+            error = port_in_use_error(port, args.variable, args.retry)
+            if error:
+                print(error, file=sys.stderr)
+                return 1
+        return 0
     busy = [port for port in args.ports if not is_port_free(port)]
     for port in busy:
         print(f"port {port} is in use")

@@ -1,7 +1,7 @@
 """Docker or the emulator: which backend serves, and what Docker says about our container.
 
-    python -m tutorial.server_backend choose           # BACKEND=... BACKEND_REASON=... for eval
-    python -m tutorial.server_backend require-docker   # exit 1 + one line when Docker cannot serve
+    python -m tutorial.server_backend choose   # BACKEND=... BACKEND_REASON=... for eval; for Docker,
+                                               # exit 1 + one line when it cannot serve
     python -m tutorial.server_backend container-state NAME   # running, stopped or absent
 
 The Docker commands a learner should see (docker pull/run/stop/logs) stay in the shell
@@ -126,15 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("choose", help="BACKEND and BACKEND_REASON from SERVING_BACKEND, for eval")
-    commands.add_parser("require-docker", help="exit 1 with one line unless Docker can serve")
     state = commands.add_parser("container-state", help="running, stopped or absent")
     state.add_argument("name")
     args = parser.parse_args(argv)
     if args.command == "choose":
-        backend, reason = choose(load_settings().serving_backend)
-        print(shell_assignments(BACKEND=backend, BACKEND_REASON=reason), end="")
-    elif args.command == "require-docker":
-        problem = docker_problem()
+        requested = load_settings().serving_backend
+        backend, reason = choose(requested)
+        print(shell_assignments(BACKEND=backend, BACKEND_REASON=reason), end="", flush=True)
+        # Docker asked for by name must also be able to serve ("auto" picks it only when
+        # `docker info` answered). Checked after the choice is printed, so the script can
+        # say which backend it is about before the error.
+        problem = docker_problem() if requested == "docker" else None
         if problem:
             raise SystemExit(f"error: {problem}")
     else:

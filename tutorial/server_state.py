@@ -8,7 +8,7 @@ and answers the questions around them:
     python -m tutorial.server_state check-start --backend B --mode M --models "A B"
     python -m tutorial.server_state launch-emulator --mode M --models "A B" -- FLAGS...
     python -m tutorial.server_state record --backend docker --mode M --models "A B"
-    python -m tutorial.server_state wait | status | addresses | running | stop-emulator | log-source | clear
+    python -m tutorial.server_state wait | status | running | stop-emulator | log-source | clear
 
 The record is a few small files in RUN_DIR, one fact each (other scripts read them):
 server.backend (docker|emulator), server.mode ("model NAME" or "config /abs/path"),
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tutorial import server_backend
 from tutorial.model_layout import LayoutError, check_model_dir
+from tutorial.ports import port_in_use_error
 from tutorial.settings import REPO_ROOT, Settings, display_path, load_settings, run_options, seconds
 from tutorial.shell_vars import shell_assignments
 from tutorial.wait_available import ServerGone, check_status, pid_alive, timeout_message, wait_available
@@ -207,11 +208,19 @@ def plan(settings: Settings, config: str | None) -> str:
 
 
 def check_start(settings: Settings, backend: str, mode: str, models: list[str], retry: str) -> str:
-    """ "" when nothing runs; the backend when the same server already runs as asked (its
-    models are then re-recorded: a config may have changed); else one error line."""
+    """Can `start` go ahead? Returns "" when nothing runs and both ports are free; the
+    backend when the same server already runs as asked (its models are then re-recorded:
+    a config may have changed). Otherwise one error line naming the fix (SystemExit)."""
     server = running_server(settings)
     if server is None:
         clear_record(settings)  # a stale record (the server died) must not mislead stop or status
+        for port, variable in ((settings.grpc_port, "GRPC_PORT"), (settings.rest_port, "REST_PORT")):
+            error = port_in_use_error(port, variable, retry)
+            if error:
+                raise SystemExit(error)
+        if backend == "docker" and server_backend.container_state(settings.container_name) == "stopped":
+            # A stopped container of ours that --rm has not removed yet would block the name.
+            subprocess.run(["docker", "rm", "-f", settings.container_name], capture_output=True, check=False)
         return ""
     if server.backend != backend:
         raise SystemExit(
@@ -309,7 +318,10 @@ def status(settings: Settings) -> int:
 
 
 def stop_emulator(settings: Settings) -> None:
+    """Stop the emulator if it runs, then forget the record (also of a Docker server:
+    03 stops the container right after)."""
     pid = _emulator_pid(settings)
+    clear_record(settings)
     if pid is None:
         return
     print(f"stopping the emulator (pid {pid})", flush=True)
@@ -361,7 +373,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--retry", default=f"{SCRIPT} start", help="the command line to suggest")
         if name == "launch-emulator":
             command.add_argument("flags", nargs=argparse.REMAINDER)
-    for name in ("wait", "status", "addresses", "running", "stop-emulator", "log-source", "clear"):
+    for name in ("wait", "status", "running", "stop-emulator", "log-source", "clear"):
         commands.add_parser(name)
     return parser
 
@@ -392,16 +404,6 @@ def main(argv: list[str] | None = None) -> int:
         return wait_for_models(settings)
     elif args.command == "status":
         return status(settings)
-    elif args.command == "addresses":
-        server = running_server(settings)
-        _, models, _ = _recorded(settings, recorded_backend(settings.run_dir) or "")
-        print(
-            "\n".join(
-                server.addresses()
-                if server
-                else Server("", settings.grpc_port, settings.rest_port, models, None).addresses()
-            )
-        )
     elif args.command == "running":
         print("".join(f"{server.backend}\n" for server in running_servers(settings)), end="")
     elif args.command == "stop-emulator":

@@ -5,6 +5,7 @@ name, ports and paths, and this module is its only reader. The shell scripts get
 same values from it:
 
     eval "$(python -m tutorial.settings --shell)"   # what scripts/lib.sh's load_settings does
+                                                    # (and SETTINGS_DESCRIPTION, the block below)
     python -m tutorial.settings                     # the settings block every script prints
 
 It uses only the standard library, so it runs before the tutorial's virtualenv exists.
@@ -257,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     if args.shell:
-        print(settings.shell_exports(), end="")
+        # The block to print, too: a script shows it without starting Python again.
+        print(f"{settings.shell_exports()}SETTINGS_DESCRIPTION={shlex.quote(settings.describe())}")
     else:
         print(settings.describe())
     return 0

@@ -23,8 +23,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 # Each request gets at most this long; a server that is still starting up may accept the
@@ -47,6 +45,11 @@ def _error_text(body: bytes) -> str:
 
 def check_status(url: str) -> tuple[bool, str]:
     """Ask once. Returns (available, text): the status JSON, or why it is not ready."""
+    # Imported here: urllib.request takes longer to import than the rest of this module,
+    # and the scripts also use pid_alive, which needs none of it.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=REQUEST_TIMEOUT_SECONDS) as response:
             body = response.read().decode("utf-8", errors="replace")

@@ -115,17 +115,18 @@ def test_config_mode_serves_every_model_with_host_paths(emulator: ScriptSandbox)
 
 def test_an_emulator_that_cannot_load_the_model_reports_its_log(emulator: ScriptSandbox):
     """Like TF Serving, the emulator retries a failed load; the wait gives up and shows why."""
+    # The wait must outlast TensorFlow's import on a busy machine, so the failed load is in the log.
     version = emulator.model_base_dir / "broken" / "1"
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_bytes(b"not a SavedModel")
     result = emulator.run(
-        "03_start_server.sh", "start", env={"MODEL_NAME": "broken", "STARTUP_TIMEOUT": "10"}
+        "03_start_server.sh", "start", env={"MODEL_NAME": "broken", "STARTUP_TIMEOUT": "25"}
     )
     assert result.returncode == 1
     log_tail = result.stdout[result.stdout.index("last 20 lines of the server log:") :]
     assert "{name: broken version: 1} failed" in log_tail
     assert error_lines(result.stderr) == [
-        f"error: http://127.0.0.1:{emulator.rest_port}/v1/models/broken reported no AVAILABLE version within 10 s "
+        f"error: http://127.0.0.1:{emulator.rest_port}/v1/models/broken reported no AVAILABLE version within 25 s "
         "(last error: [Errno 111] Connection refused); the server log is above (stopped the server; docs/troubleshooting.md "
         "lists the common causes)"
     ]

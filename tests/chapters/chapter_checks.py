@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
+import fake_docker
 import requests
-from conftest import REPO_ROOT, TEST_TRAIN_STEPS, Sandbox
+from conftest import REPO_ROOT, TEST_TRAIN_STEPS, Sandbox, make_sandbox
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -18,6 +20,17 @@ POLL_SECONDS = "1"
 # Which version each label request must reach: canary, then promote, then rollback.
 LABEL_ANSWERS = [("stable", 1), ("canary", 2), ("stable", 2), ("canary", 2), ("stable", 1), ("canary", 2)]
 THREE_MODELS = ("MMModel", "MMModel_2", "MMModel_3")
+
+
+def make_docker_sandbox(tmp_path: Path, model_template: Path) -> tuple[Sandbox, Path]:
+    """SERVING_BACKEND=docker with a fake ``docker`` first on PATH; returns it and the fake's state folder."""
+    box = make_sandbox(tmp_path, "docker")
+    shutil.copytree(model_template, box.base_dir)
+    docker_state = tmp_path / "docker"
+    fake_docker.install(tmp_path / "bin", docker_state)
+    box.env["PATH"] = f"{tmp_path / 'bin'}:{box.env['PATH']}"
+    box.env["FAKE_DOCKER_DIR"] = str(docker_state)
+    return box, docker_state
 
 
 def run_chapter(box: Sandbox, script: str, *args: str, cwd: Path = REPO_ROOT):

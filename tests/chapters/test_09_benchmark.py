@@ -7,7 +7,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import fake_docker
 import pytest
+from chapter_checks import make_docker_sandbox
 from conftest import Sandbox, make_sandbox
 
 SMALL_RUN = ("--batch-sizes", "1,300", "--requests", "4", "--warmup", "1")
@@ -104,3 +106,30 @@ def test_bad_batch_sizes_are_refused(emulator_sandbox: Sandbox, value, message):
     result = emulator_sandbox.run_python("09_benchmark.py", "--batch-sizes", value)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == f"09_benchmark.py: error: argument --batch-sizes: {message}"
+
+
+def test_benchmark_through_docker(tmp_path: Path, model_template: Path):
+    """SERVING_BACKEND=docker (a fake docker whose container is the emulator): same clients, same report."""
+    box, docker_state = make_docker_sandbox(tmp_path, model_template)
+    output = tmp_path / "benchmark.json"
+    try:
+        started = box.server("start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        result = box.run_python(
+            "09_benchmark.py", *SMALL_RUN, "--output", str(output), "--chart", str(tmp_path / "chart.png"),
+        )  # fmt: skip
+    finally:
+        box.server("stop")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(output.read_text())
+    assert report["grpc_target"] == f"localhost:{box.env['GRPC_PORT']}"
+    assert report["rest_url"] == f"http://localhost:{box.env['REST_PORT']}"
+    assert [(row["protocol"], row["batch_size"]) for row in report["results"]] == [
+        ("grpc", 1),
+        ("rest", 1),
+        ("grpc", 300),
+        ("rest", 300),
+    ]
+    # The server it measured was the container 03_start_server.sh ran.
+    runs = [call for call in fake_docker.calls(docker_state) if call[:1] == ["run"]]
+    assert len(runs) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import fake_docker
@@ -12,9 +11,10 @@ from chapter_checks import (
     check_labels_output,
     check_several_models_output,
     check_three_models_served,
+    make_docker_sandbox,
     run_chapters_6_to_8,
 )
-from conftest import Sandbox, make_sandbox
+from conftest import Sandbox
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -50,12 +50,7 @@ def test_chapters_6_to_8_on_the_emulator(emulator_sandbox: Sandbox):
 
 def test_docker_variant_sends_container_paths(tmp_path: Path, model_template: Path):
     """SERVING_BACKEND=docker through a fake docker whose containers run the emulator."""
-    box = make_sandbox(tmp_path, "docker")
-    shutil.copytree(model_template, box.base_dir)
-    docker_state = tmp_path / "docker"
-    fake_docker.install(tmp_path / "bin", docker_state)
-    box.env["PATH"] = f"{tmp_path / 'bin'}:{box.env['PATH']}"
-    box.env["FAKE_DOCKER_DIR"] = str(docker_state)
+    box, docker_state = make_docker_sandbox(tmp_path, model_template)
     box.env["MODEL_CONFIG_POLL_SECONDS"] = POLL_SECONDS
     try:
         started = box.server("start")

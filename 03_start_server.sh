@@ -119,6 +119,7 @@ wait_for_models() {
   reason=$(sed 's/^error: //' "$error_file")
   rm -f "$error_file"
   ((status != 0)) || return 0
+  ((status != 130)) || die "$reason" # Ctrl-C
   info "last 20 lines of the server log:"
   server_log_tail
   if ((status == 2)); then # the server exited by itself

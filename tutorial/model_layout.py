@@ -2,9 +2,9 @@
 
 TF Serving serves ``<base_path>/<integer version>/saved_model.pb``. Anything else (the
 SavedModel directly in the model folder, a version called ``v1``) it skips without a
-word and waits forever, so 03_start_server.sh checks first and says what to fix:
+word and waits forever, so 03_start_server.sh checks first (through
+``python -m tutorial.server_state plan``) and says what to fix. 01_install_serving.sh asks
 
-    python -m tutorial.model_layout check trained_models/MMModel   # exit 1 + one error line
     python -m tutorial.model_layout first-version downloads/half_plus_two   # 00000123, or exit 1
 
 It uses only the standard library, so it runs before the tutorial's virtualenv exists.
@@ -103,25 +103,18 @@ def check_model_dir(model_dir: Path, base_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tutorial.model_layout", description="Check a model folder's TF Serving layout."
+        prog="python -m tutorial.model_layout", description="Look at a model folder's TF Serving layout."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="exit 1 with one error line unless MODEL_DIR is servable")
-    check.add_argument("model_dir", type=Path)
-    check.add_argument("--base-dir", type=Path, help="MODEL_BASE_DIR (default: MODEL_DIR's parent)")
-    first = commands.add_parser("first-version", help="print the first servable version of MODEL_DIR")
+    first = commands.add_parser(
+        "first-version", help="print the first version of MODEL_DIR with a SavedModel"
+    )
     first.add_argument("model_dir", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "first-version":
-        versions = servable_versions(args.model_dir)
-        if not versions:
-            return 1
-        print(versions[0])
-        return 0
-    try:
-        check_model_dir(args.model_dir, args.base_dir or args.model_dir.parent)
-    except LayoutError as err:
-        raise SystemExit(f"error: {err}") from None
+    versions = servable_versions(args.model_dir)
+    if not versions:
+        return 1
+    print(versions[0])
     return 0
 
 

@@ -401,7 +401,14 @@ def main(argv: list[str] | None = None) -> int:
         pid = launch_emulator(settings, flags)
         write_record(settings, "emulator", args.mode, args.models.split(), pid)
     elif args.command == "wait":
-        return wait_for_models(settings)
+        try:
+            return wait_for_models(settings)
+        except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; the server is left as it is
+            print(
+                f"error: interrupted; the server may still be starting: {SCRIPT} status (or stop)",
+                file=sys.stderr,
+            )
+            return 130
     elif args.command == "status":
         return status(settings)
     elif args.command == "running":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from scripts_harness import (
+    REPO_ROOT,
     TWO_MODELS,
     ScriptSandbox,
     error_lines,
@@ -199,3 +202,25 @@ def test_a_startup_timeout_that_is_not_a_number_stops_before_docker_run(sandbox:
     assert refused(sandbox, env={"STARTUP_TIMEOUT": "2m"}) == [
         "error: STARTUP_TIMEOUT='2m' is not a number of seconds; set it to e.g. 120"
     ]
+
+
+def test_ctrl_c_while_waiting_is_one_line_not_a_traceback(sandbox: ScriptSandbox):
+    make_placeholder_model(sandbox.model_base_dir, "MMModel")
+    process = subprocess.Popen(
+        [str(REPO_ROOT / "03_start_server.sh"), "start"],
+        env={**sandbox.env, "FAKE_DOCKER_CONTAINER": "never_ready"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("waiting for MMModel to become AVAILABLE"):
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert (
+        err == "error: interrupted; the server may still be starting: ./03_start_server.sh status (or stop)\n"
+    )

@@ -6,11 +6,17 @@ are enough. The cases that need a real server's replies are in test_clients_e2e.
 
 from __future__ import annotations
 
+import concurrent.futures
+import http.client
 import socket
+import socketserver
+import threading
 from collections.abc import Iterator
 
 import grpc
 import pytest
+import requests
+import urllib3
 
 from tutorial.client_errors import (
     CallContext,
@@ -18,6 +24,7 @@ from tutorial.client_errors import (
     describe_grpc_error,
     describe_http_error,
     describe_timeout,
+    is_http2_frame,
 )
 
 CONTEXT = CallContext(
@@ -195,3 +202,122 @@ def test_bad_timeout_is_a_usage_error(script_runner, script):
     result = script_runner(script, "--timeout", "0")
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].endswith("error: --timeout must be positive")
+
+
+# ---------------------------------------------------------------------------
+# A client at the other protocol's port
+# ---------------------------------------------------------------------------
+
+# What gRPC 1.85 reports when an HTTP/1.1 server (TF Serving's REST port) answers its preface.
+HTTP1_DETAILS = (
+    "failed to connect to all addresses; last error: INTERNAL: ipv4:127.0.0.1:8501: Failed parsing HTTP/2 "
+    "(Expected SETTINGS frame as the first frame, got frame type 80) "
+    "(Trying to connect an http1.x server (HTTP status 400))"
+)
+# The first bytes any HTTP/2 server (TF Serving's gRPC port) sends: a SETTINGS frame.
+HTTP2_SETTINGS = "\x00\x00\x18\x04\x00\x00\x00\x00\x00\x00\x04\x00@\x00\x00"
+
+
+def test_grpc_at_a_rest_port_names_the_grpc_port():
+    context = CallContext(address="localhost:8501", model_name="MMModel", usual_port=8700)
+    assert describe_grpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, HTTP1_DETAILS), context) == (
+        f"error: localhost:8501 answers HTTP/1.x, not gRPC: that is a REST port (UNAVAILABLE: {HTTP1_DETAILS}). "
+        "Use the gRPC port: --port 8700 (GRPC_PORT)."
+    )
+
+
+def test_grpc_at_a_rest_port_that_is_grpc_port_too():
+    # GRPC_PORT itself points at the REST port: suggesting it again would not help.
+    context = CallContext(
+        address="localhost:8501", model_name="MMModel", port_flag="--grpc-port", usual_port=8501
+    )
+    assert describe_grpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, HTTP1_DETAILS), context).endswith(
+        "). Pass --grpc-port with the server's gRPC port, or set GRPC_PORT."
+    )
+
+
+def test_rest_at_a_grpc_port_names_the_rest_port():
+    context = CallContext(
+        address="http://localhost:8700", model_name="MMModel", protocol="REST", usual_port=8501
+    )
+    error = requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", http.client.BadStatusLine(HTTP2_SETTINGS))
+    )
+    assert describe_connection_error(context, error) == (
+        "error: http://localhost:8700 answers HTTP/2 frames, not HTTP/1.1: that is a gRPC port. "
+        "Use the REST port: --port 8501 (REST_PORT)."
+    )
+    closed = requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", http.client.RemoteDisconnected("closed"))
+    )
+    assert describe_connection_error(context, closed) == (
+        "error: http://localhost:8700 closed the connection without an HTTP answer (a gRPC port does that). "
+        "Use the REST port: --port 8501 (REST_PORT)."
+    )
+    refused = requests.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    assert describe_connection_error(context, refused) == (
+        "error: no server at http://localhost:8700 (connection refused). Start it: ./03_start_server.sh start"
+    )
+
+
+def test_a_status_line_that_is_no_http2_frame():
+    assert is_http2_frame(HTTP2_SETTINGS)
+    assert not is_http2_frame("HTTP/1.1 200 OK")
+    assert not is_http2_frame("")
+
+
+class BadRequestHandler(socketserver.BaseRequestHandler):
+    """Answers whatever arrives with an HTTP/1.1 400, as an HTTP/1.1 server does to gRPC's preface."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        body = b"<HTML><HEAD><TITLE>400 Bad Request</TITLE></HEAD></HTML>"
+        head = f"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+        self.request.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+
+@pytest.fixture
+def http1_port() -> Iterator[int]:
+    """An HTTP/1.1 server, as TF Serving's REST port is to a gRPC client."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), BadRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def grpc_port() -> Iterator[int]:
+    """A real gRPC server with no services, as TF Serving's gRPC port is to an HTTP/1.1 client."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(grace=None)
+
+
+def test_grpc_client_at_an_http1_server(script_runner, http1_port):
+    result = script_runner("04_grpc_client.py", "--port", str(http1_port), env={"GRPC_PORT": "8700"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: localhost:{http1_port} answers HTTP/1.x, not gRPC: that is a REST port (UNAVAILABLE: "
+    )
+    assert "Trying to connect an http1.x server" in line
+    assert line.endswith(". Use the gRPC port: --port 8700 (GRPC_PORT).")
+
+
+def test_rest_client_at_a_grpc_server(script_runner, grpc_port):
+    result = script_runner("05_rest_client.py", env={"REST_PORT": str(grpc_port)})
+    assert_one_line_failure(
+        result,
+        f"error: http://localhost:{grpc_port} answers HTTP/2 frames, not HTTP/1.1: that is a gRPC port. "
+        f"Pass --port with the server's REST port, or set REST_PORT.",
+    )
+    result = script_runner("05_rest_client.py", "--port", str(grpc_port), env={"REST_PORT": "8501"})
+    assert result.stderr.splitlines() == [
+        f"error: http://localhost:{grpc_port} answers HTTP/2 frames, not HTTP/1.1: that is a gRPC port. "
+        "Use the REST port: --port 8501 (REST_PORT)."
+    ]

@@ -271,3 +271,49 @@ def test_the_blogs_own_export(script_runner, shared_testdata, tmp_path):
         "error: model MMModel version 1 has no signature 'serving_default'; "
         "serve the model that 02_train_and_export.py exports.",
     )
+
+
+# ---------------------------------------------------------------------------
+# Each client at the other protocol's port of the same server
+# ---------------------------------------------------------------------------
+
+
+def test_grpc_client_at_the_rest_port(script_runner, client_env, server):
+    result = script_runner("04_grpc_client.py", "--port", str(server.rest_port), env=client_env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: localhost:{server.rest_port} answers HTTP/1.x, not gRPC: that is a REST port (UNAVAILABLE: "
+    )
+    assert line.endswith(f". Use the gRPC port: --port {server.grpc_port} (GRPC_PORT).")
+
+
+def test_rest_client_at_the_grpc_port(script_runner, client_env, server):
+    result = script_runner("05_rest_client.py", "--port", str(server.grpc_port), env=client_env)
+    assert_one_line_failure(
+        result,
+        f"error: http://localhost:{server.grpc_port} answers HTTP/2 frames, not HTTP/1.1: that is a gRPC port. "
+        f"Use the REST port: --port {server.rest_port} (REST_PORT).",
+    )
+
+
+def test_rest_clients_grpc_check_at_the_rest_port(script_runner, client_env, server):
+    result = script_runner("05_rest_client.py", "--grpc-port", str(server.rest_port), env=client_env)
+    assert "\nAgreement check, version 1, 300 rows:\n" in result.stdout  # the REST part ran
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: localhost:{server.rest_port} answers HTTP/1.x, not gRPC: that is a REST port"
+    )
+    assert line.endswith(f". Use the gRPC port: --grpc-port {server.grpc_port} (GRPC_PORT).")
+
+
+def test_rest_client_agreement_lines(script_runner, client_env):
+    # REST and gRPC are the same server's float32 answers (JSON carries enough digits to
+    # read back the same bits), so they agree exactly; the local SavedModel may differ in
+    # the last bit (other CPU kernels), well inside the 1e-6 limit.
+    result = script_runner("05_rest_client.py", env=client_env)
+    assert re.search(r"^  REST against gRPC +max \|difference\|: 0$", result.stdout, re.M), result.stdout
+    worst = float(re.search(r"agree \(max difference (\S+) < 1e-06\)\.$", result.stdout, re.M)[1])
+    assert 0 <= worst < 1e-6

@@ -376,9 +376,12 @@ def test_install_cell_outside_a_clone_says_to_set_repo_url(tmp_path: Path) -> No
     with pytest.raises(CellExecutionError):
         runner.execute(notebook, cwd=tmp_path, environment=runner.notebook_environment(), cells=INSTALL_CELLS)
     assert text_outputs(notebook)["install"]["error"] == (
-        "SystemExit: error: the tutorial's repository is not around this notebook; set REPO_URL in this "
+        "NotebookError: error: the tutorial's repository is not around this notebook; set REPO_URL in this "
         "cell to its clone URL (or clone it and start Jupyter inside it), then run the cell again\n"
     )
+    assert text_outputs(notebook)["install"]["stderr"] == ""
+    error = next(output for output in notebook.cells[2].outputs if output.output_type == "error")
+    assert error.traceback == [f"{error.evalue}"]  # the one line, no traceback
     assert list(tmp_path.iterdir()) == []  # nothing cloned, nothing written
 
 

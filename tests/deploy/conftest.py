@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,10 +13,11 @@ REPO_ROOT = HERE.parents[1]
 DEPLOY = REPO_ROOT / "deploy"
 GRAFANA = DEPLOY / "grafana"
 
-# importlib import mode does not put the checkout on sys.path: make `tutorial` and
-# `tfserving_emulator` importable.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# importlib import mode does not put the checkout or this folder on sys.path: make
+# `tutorial`, `tfserving_emulator` and the helpers here (dashboard_*.py) importable.
+for path in (REPO_ROOT, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 
 def load_yaml(path: Path):
@@ -31,7 +31,9 @@ def compose() -> dict:
 
 @pytest.fixture(scope="session")
 def dashboard() -> dict:
-    return json.loads((GRAFANA / "dashboards" / "tf_serving.json").read_text(encoding="utf-8"))
+    from dashboard_queries import load_dashboard
+
+    return load_dashboard()
 
 
 @pytest.fixture(scope="session")

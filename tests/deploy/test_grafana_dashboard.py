@@ -13,84 +13,28 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from dashboard_queries import (
+    DASHBOARD_FILE,
+    DEPLOY,
+    GRAFANA,
+    HISTOGRAM_SUFFIXES,
+    LEGEND_LABEL,
+    MODEL_NAME,
+    Selector,
+    by_labels,
+    dashboard_targets,
+    selectors,
+    variable_queries,
+    with_variables,
+)
+from dashboard_traffic import METRICS_PATH, SENT, emulator_with_deploy_config, send_all
 from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
-
-# Not imported from conftest.py: tests/chapters has a conftest module of the same name.
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-GRAFANA = DEPLOY / "grafana"
-MODEL_NAME = "MMModel"
-VERSION = 1
-METRICS_PATH = "/monitoring/prometheus/metrics"
-# What the dashboard's $model variable is set to while its queries are checked.
-VARIABLES = {"$model": MODEL_NAME}
-HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
-# ---------------------------------------------------------------------------
-# PromQL, as far as the checks need it: selectors, `by (...)` and legend labels
-# ---------------------------------------------------------------------------
-
-SELECTOR = re.compile(r"(?P<name>:tensorflow:[A-Za-z0-9_:]+)(?:\{(?P<matchers>[^}]*)\})?")
-MATCHER = re.compile(r'\s*(?P<label>[A-Za-z_]\w*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*,?')
-BY = re.compile(r"\bby\s*\((?P<labels>[^)]*)\)")
-LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-
-
-@dataclass(frozen=True)
-class Selector:
-    name: str
-    matchers: tuple[tuple[str, str, str], ...]  # (label, operator, value)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        return all(_match(labels.get(label, ""), op, value) for label, op, value in self.matchers)
-
-
-def _match(actual: str, op: str, value: str) -> bool:
-    if op == "=":
-        return actual == value
-    if op == "!=":
-        return actual != value
-    found = re.fullmatch(value, actual) is not None  # PromQL regexes are anchored
-    return found if op == "=~" else not found
-
-
-def selectors(expr: str) -> list[Selector]:
-    found = []
-    for match in SELECTOR.finditer(expr):
-        text = match.group("matchers") or ""
-        matchers = tuple((m.group("label"), m.group("op"), m.group("value")) for m in MATCHER.finditer(text))
-        # Every character of the braces must belong to a matcher this test understands.
-        assert "".join(m.group(0) for m in MATCHER.finditer(text)) == text, expr
-        found.append(Selector(match.group("name"), matchers))
-    return found
-
-
-def by_labels(expr: str) -> set[str]:
-    return {
-        label.strip() for m in BY.finditer(expr) for label in m.group("labels").split(",") if label.strip()
-    }
-
-
-def with_variables(text: str) -> str:
-    for variable, value in VARIABLES.items():
-        text = text.replace(variable, value)
-    return text
-
-
-def dashboard_targets(dashboard: dict) -> list[dict]:
-    return [target for panel in dashboard["panels"] for target in panel["targets"]]
-
-
-def variable_queries(dashboard: dict) -> list[str]:
-    return [
-        variable["definition"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"
-    ]
 
 
 def test_selector_extraction_reads_names_matchers_and_by_labels():
@@ -114,94 +58,11 @@ def test_selector_extraction_reads_names_matchers_and_by_labels():
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Sent:
-    """One request and the labels TF Serving's metrics give it."""
-
-    model_name: str
-    api: str  # the request_latency API label: REST's path verb, gRPC's method
-    entrypoint: str
-    status: str
-    counted: bool = True  # gRPC GetModelStatus and GetModelMetadata record no metrics
-
-
-PREDICT_BODY = {"instances": [1.0, 2.0, 5.0]}
-REGRESS_BODY = {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}]}
-SENT = [
-    *[Sent(MODEL_NAME, "predict", "REST", "OK")] * 3,
-    Sent(MODEL_NAME, "regress", "REST", "OK"),
-    Sent(MODEL_NAME, "", "REST", "OK"),  # GET /v1/models/MMModel
-    *[Sent(MODEL_NAME, "predict", "REST", "INVALID_ARGUMENT")] * 2,  # a body that is not JSON
-    Sent("NoSuchModel", "predict", "REST", "NOT_FOUND"),
-    *[Sent(MODEL_NAME, "Predict", "GRPC", "OK")] * 2,
-    Sent(MODEL_NAME, "Predict", "GRPC", "NOT_FOUND"),  # a version that does not exist
-    Sent(MODEL_NAME, "GetModelStatus", "GRPC", "OK", counted=False),
-]
-
-
-def send_rest(url: str, sent: Sent) -> None:
-    if sent.api == "":
-        reply = requests.get(f"{url}/v1/models/{sent.model_name}", timeout=60)
-    elif sent.status == "INVALID_ARGUMENT":
-        reply = requests.post(f"{url}/v1/models/{sent.model_name}:predict", data=b"{not json", timeout=60)
-    else:
-        body = REGRESS_BODY if sent.api == "regress" else PREDICT_BODY
-        reply = requests.post(f"{url}/v1/models/{sent.model_name}:{sent.api}", json=body, timeout=60)
-    expected_http = {"OK": 200, "INVALID_ARGUMENT": 400, "NOT_FOUND": 404}[sent.status]
-    assert reply.status_code == expected_http, reply.text
-
-
-def send_grpc(stubs: dict, sent: Sent) -> None:
-    import grpc
-    import numpy as np
-    import tensorflow as tf
-    from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
-
-    if sent.api == "GetModelStatus":
-        request = get_model_status_pb2.GetModelStatusRequest()
-        request.model_spec.name = sent.model_name
-        stubs["model"].GetModelStatus(request, timeout=60)
-        return
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = sent.model_name
-    if sent.status == "NOT_FOUND":
-        request.model_spec.version.value = VERSION + 98
-    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0]], dtype=np.float32)))
-    try:
-        stubs["prediction"].Predict(request, timeout=60)
-        code = "OK"
-    except grpc.RpcError as error:
-        code = error.code().name
-    assert code == sent.status
-
-
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory) -> dict:
     """The metrics page after SENT: its text and its families, parsed by prometheus_client."""
-    import grpc
-    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
-    from tfserving_emulator.launcher import EmulatorProcess
-    from tutorial.make_half_plus_two import make_half_plus_two
-
-    base = tmp_path_factory.mktemp("models") / MODEL_NAME
-    version_dir = make_half_plus_two(base, VERSION)
-    flags = [
-        f"--model_name={MODEL_NAME}",
-        f"--model_base_path={base}",
-        f"--monitoring_config_file={DEPLOY / 'monitoring.config'}",
-    ]
-    with EmulatorProcess(flags) as server:
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            stubs = {
-                "prediction": prediction_service_pb2_grpc.PredictionServiceStub(channel),
-                "model": model_service_pb2_grpc.ModelServiceStub(channel),
-            }
-            for sent in SENT:
-                if sent.entrypoint == "REST":
-                    send_rest(server.rest_url, sent)
-                else:
-                    send_grpc(stubs, sent)
+    with emulator_with_deploy_config(tmp_path_factory.mktemp("models")) as (server, version_dir):
+        send_all(server)
         page = requests.get(server.rest_url + METRICS_PATH, timeout=60)
     assert page.status_code == 200
     return {
@@ -437,5 +298,5 @@ def test_monitoring_config_path_is_the_one_scraped():
 
 
 def test_dashboard_file_is_formatted_json():
-    text = (GRAFANA / "dashboards" / "tf_serving.json").read_text(encoding="utf-8")
+    text = DASHBOARD_FILE.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"

@@ -20,13 +20,14 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tutorial.chapter_scripts import display_command, script_command, shown
 from tutorial.chapter_server import ChapterError, Server
+from tutorial.server_backend import container_state
+from tutorial.server_config import CONTAINER_MODELS_DIR
+from tutorial.server_state import recorded_backend, recorded_mode
 from tutorial.settings import Settings
 
 # The file the server reads in config mode, written into MODEL_BASE_DIR (03 mounts that
 # folder at /models in the container, so the file is /models/models.config there).
 CONFIG_FILE_NAME = "models.config"
-# Inside the container the model base directory is mounted here (03_start_server.sh).
-CONTAINER_MODELS_DIR = "/models"
 
 
 class Model(TypedDict, total=False):
@@ -47,28 +48,17 @@ def running_backend(settings: Settings) -> str:
     03_start_server.sh records the one it started in RUN_DIR/server.backend. Without that
     record, SERVING_BACKEND decides, and for "auto" whether our container is running.
     """
-    recorded = settings.run_dir / "server.backend"
-    if recorded.is_file():
-        return recorded.read_text(encoding="utf-8").strip()
+    recorded = recorded_backend(settings.run_dir)
+    if recorded is not None:
+        return recorded
     if settings.serving_backend != "auto":
         return settings.serving_backend
-    try:
-        result = subprocess.run(
-            ["docker", "container", "inspect", "-f", "{{.State.Running}}", settings.container_name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "emulator"
-    return "docker" if result.returncode == 0 and result.stdout.strip() == "true" else "emulator"
+    return "docker" if container_state(settings.container_name) == "running" else "emulator"
 
 
 def runs_from_config_file(settings: Settings) -> bool:
     """Whether the running server was started with ``--config`` (03 records "config FILE")."""
-    mode = settings.run_dir / "server.mode"
-    return mode.is_file() and mode.read_text(encoding="utf-8").startswith("config ")
+    return (recorded_mode(settings.run_dir) or "").startswith("config ")
 
 
 def model_entry(

@@ -6,8 +6,8 @@ same bits (``%.9g`` when the short form would not), so they agree exactly. The S
 loaded *here* is the same float32 arithmetic, but the pip TensorFlow runs it with oneDNN
 kernels on CPUs oneDNN optimises for, while TF Serving's official image (and the emulator)
 runs TensorFlow's Eigen kernels. Their sums run in another order and can differ in the
-last bit: about 6e-8 to 9e-8 for these outputs (around 0.5, where one float32 step is
-6e-8). A different model or version differs by far more than 1e-6.
+last bits: 1.5e-7 for step 2's default model in our runs (outputs up to 0.5, where a float32 step is
+3e-8 to 6e-8). A different model or version differs by far more than 1e-6.
 """
 
 from __future__ import annotations

@@ -155,7 +155,8 @@ start_emulator_server() {
   local -a flags=(--port="$GRPC_PORT" --rest_api_port="$REST_PORT"
     --model_name="$SMOKE_MODEL_NAME" --model_base_path="$SMOKE_TEST_DIR")
   show_command python -m tfserving_emulator "${flags[@]}"
-  PYTHONPATH="$REPO_ROOT" "$python" -m tfserving_emulator "${flags[@]}" >"$log" 2>&1 &
+  # From the repository root, so `-m` finds this checkout's emulator (see run_python_module).
+  (cd "$REPO_ROOT" && PYTHONPATH="$REPO_ROOT" exec "$python" -m tfserving_emulator "${flags[@]}") >"$log" 2>&1 &
   STARTED_PID=$!
 }
 

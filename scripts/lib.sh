@@ -94,11 +94,15 @@ python_bin() {
   fi
 }
 
-# Run `python -m MODULE ...` with the repository importable, from any directory.
+# Run `python -m MODULE ...` with this repository's modules, from any directory. Python
+# puts the current directory first on sys.path, so it runs from the repository root: a
+# folder called `tutorial` where the user stands (another checkout) must not shadow ours.
+# TUTORIAL_CALLER_CWD passes on where the user is, for the relative paths they type.
 run_python_module() {
   local python
   python=$(python_bin)
-  PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$python" -m "$@"
+  (cd "$REPO_ROOT" && TUTORIAL_CALLER_CWD=$CALLER_CWD PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    exec "$python" -m "$@")
 }
 
 # run_with_timeout SECONDS COMMAND...: bounded where coreutils `timeout` exists (stock

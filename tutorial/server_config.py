@@ -26,8 +26,9 @@ EXAMPLE_CONFIG = (
 )
 
 
-class ConfigError(Exception):
-    """What is wrong with the config file and how to fix it, as one line."""
+class ConfigError(LayoutError):
+    """What is wrong with the config file and how to fix it, as one line (a model folder
+    it names that TF Serving would not load is a LayoutError, and reported the same way)."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,7 @@ def check_config(given: str, base_dir: Path) -> ServedConfig:
             )
         if not config.name:
             raise ConfigError(f"{shown} has a base_path without a name; give every config a name: '...'")
-        try:
-            check_model_dir(host_dir_of(config.base_path, base_dir, shown), base_dir)
-        except LayoutError as err:
-            raise ConfigError(str(err)) from None
+        check_model_dir(host_dir_of(config.base_path, base_dir, shown), base_dir)
     return ServedConfig(host_path, container_path, tuple(config.name for config in configs))
 
 

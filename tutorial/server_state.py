@@ -181,22 +181,21 @@ def plan(settings: Settings, config: str | None) -> str:
     try:
         if config is None:
             check_model_dir(settings.model_dir, settings.model_base_dir)
-            return shell_assignments(
-                SERVED_MODELS=[settings.model_name],
-                SERVER_MODE=f"model {settings.model_name}",
-                CONFIG_FILE="",
-                CONFIG_CONTAINER_PATH="",
-                MOUNT_SOURCE=settings.model_dir,
-                MOUNT_TARGET=f"/models/{settings.model_name}",
-            )
-        from tutorial.server_config import ConfigError, check_config  # needs protobuf: config mode only
+        else:
+            from tutorial.server_config import check_config  # needs protobuf: config mode only
 
-        try:
             served = check_config(config, settings.model_base_dir)
-        except ConfigError as err:
-            raise LayoutError(str(err)) from None
-    except LayoutError as err:
+    except LayoutError as err:  # also the config's ConfigError
         raise SystemExit(f"error: {err}") from None
+    if config is None:
+        return shell_assignments(
+            SERVED_MODELS=[settings.model_name],
+            SERVER_MODE=f"model {settings.model_name}",
+            CONFIG_FILE="",
+            CONFIG_CONTAINER_PATH="",
+            MOUNT_SOURCE=settings.model_dir,
+            MOUNT_TARGET=f"/models/{settings.model_name}",
+        )
     return shell_assignments(
         SERVED_MODELS=served.model_names,
         SERVER_MODE=f"config {served.host_path}",
@@ -381,6 +380,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
+    if settings.run_dir.exists() and not settings.run_dir.is_dir():
+        raise SystemExit(
+            f"error: RUN_DIR {display_path(settings.run_dir)} is a file, not a directory; set RUN_DIR to a "
+            "folder for the server's record and log (settings.env: ./.run)"
+        )
+    try:
+        return _run(args, settings)
+    except OSError as err:  # e.g. RUN_DIR is a file, or a folder this user may not write
+        where = f" ({err.filename})" if err.filename else ""
+        raise SystemExit(
+            f"error: {err.strerror or err}{where}; RUN_DIR ({display_path(settings.run_dir)}) must be a folder "
+            "you can write, and MODEL_BASE_DIR one you can read"
+        ) from None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "plan":
         print(plan(settings, args.config), end="")
     elif args.command == "emulator-config":

@@ -70,9 +70,14 @@ def read_env_file(path: Path = SETTINGS_FILE) -> dict[str, str]:
 def caller_cwd() -> Path:
     """The directory the user ran the script from, as their shell spells it.
 
-    ``$PWD`` keeps a path through a symlinked folder as typed; ``os.getcwd()`` would
-    resolve it. Use ``$PWD`` only while it still names the current directory.
+    The shell scripts run Python from the repository root and name the user's directory
+    in ``TUTORIAL_CALLER_CWD`` (scripts/lib.sh). Otherwise: ``$PWD``, which keeps a path
+    through a symlinked folder as typed (``os.getcwd()`` would resolve it), while it still
+    names the current directory.
     """
+    given = os.environ.get("TUTORIAL_CALLER_CWD", "")
+    if os.path.isabs(given) and os.path.isdir(given):
+        return Path(given)
     cwd = os.getcwd()
     logical = os.environ.get("PWD", "")
     try:

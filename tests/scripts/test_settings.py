@@ -113,3 +113,17 @@ def test_the_settings_block_is_printed_by_the_module():
     assert lines[0] == "settings (settings.env, overridden by environment variables of the same name):"
     assert "  GRPC_PORT            = 9001   (from the environment)" in lines
     assert len(lines) == 10
+
+
+def test_a_tutorial_folder_where_you_stand_does_not_shadow_the_scripts_own(
+    sandbox: ScriptSandbox, tmp_path: Path
+):
+    """Python puts the current directory first on sys.path; the scripts' modules must still be theirs
+    (standing in another checkout of the tutorial, or anywhere with a folder called tutorial)."""
+    decoy = tmp_path / "tutorial"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    (decoy / "settings.py").write_text("print('export MODEL_NAME=decoy')\n")
+    sandbox.env.pop("MODEL_BASE_DIR")
+    result = sandbox.lib('load_settings; echo "$MODEL_NAME $MODEL_BASE_DIR"', cwd=tmp_path)
+    assert result.stdout == f"MMModel {REPO_ROOT / 'trained_models'}\n", result.stderr

@@ -224,3 +224,27 @@ def test_ctrl_c_while_waiting_is_one_line_not_a_traceback(sandbox: ScriptSandbox
     assert (
         err == "error: interrupted; the server may still be starting: ./03_start_server.sh status (or stop)\n"
     )
+
+
+def test_a_run_dir_that_is_a_file_is_named_as_a_file(sandbox: ScriptSandbox, tmp_path: Path):
+    make_placeholder_model(sandbox.model_base_dir, "MMModel")
+    (tmp_path / "run_file").write_text("x")
+    assert refused(sandbox, env={"RUN_DIR": "run_file"}, cwd=tmp_path) == [
+        "error: RUN_DIR run_file is a file, not a directory; set RUN_DIR to a folder for the server's record and "
+        "log (settings.env: ./.run)"
+    ]
+
+
+def test_a_run_dir_that_cannot_be_written_is_one_line(sandbox: ScriptSandbox, tmp_path: Path):
+    make_placeholder_model(sandbox.model_base_dir, "MMModel")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "server.pid").mkdir()  # unlink() of a folder fails as a read-only RUN_DIR would
+    result = sandbox.run("03_start_server.sh", "start", env={"RUN_DIR": str(locked)})
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.endswith(
+        f"({locked}/server.pid); RUN_DIR ({locked}) must be a folder you can write, and MODEL_BASE_DIR one you can read"
+    )
+    assert "Traceback" not in result.stderr
+    assert sandbox.docker_calls("run") == []

@@ -1,7 +1,6 @@
 """Step 2: train the blog's tiny network and export it as a SavedModel for TF Serving.
 
-What this teaches (the walk-through, with its output: docs/train_and_export.md)
------------------
+What this teaches (the walk-through, with its output: docs/train_and_export.md):
 * The blog's model in TensorFlow 2: no placeholders, no sessions. A ``keras.Sequential``
   of two Dense layers, ``tf.GradientTape`` computes the gradients, Adam applies them.
 * Signatures are the model's public API. We export the blog's ``your_prediction``
@@ -14,8 +13,8 @@ What this teaches (the walk-through, with its output: docs/train_and_export.md)
 * Checking an export the way the server will load it, and reading its signatures back
   (the same report as ``saved_model_cli show --all``).
 
-Run it
-------
+Run it:
+
     python 02_train_and_export.py                  # next free version under trained_models/MMModel
     python 02_train_and_export.py --version 2 --seed 7
 
@@ -63,9 +62,7 @@ def parse_args(argv: list[str] | None, default_model_dir: Path) -> argparse.Name
 
 
 if __name__ == "__main__":
-    parse_args(
-        None, load_settings().model_dir
-    )  # --help and flag mistakes answer before TensorFlow's ~4 s import
+    cli.before_tensorflow(lambda: parse_args(None, load_settings().model_dir))  # --help, typos, Ctrl-C
 
 from tutorial.quiet_tensorflow import import_tensorflow_quietly
 

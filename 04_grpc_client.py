@@ -3,9 +3,8 @@
 What it teaches (the walk-through, with its output: docs/grpc_client.md):
 * a gRPC channel to TF Serving, and why to raise its 4 MB message limit;
 * the three calls a client needs: GetModelStatus (is my model loaded?), GetModelMetadata
-  (which inputs does the signature want?) and Predict;
-* a PredictRequest: a ModelSpec, and one TensorProto per input from tf.make_tensor_proto
-  (TF1's tf.contrib.util is gone); and reading the reply's TensorProto back.
+  (which inputs does the signature want?) and Predict, whose request holds a ModelSpec and
+  one TensorProto per input (tf.make_tensor_proto; TF1's tf.contrib.util is gone).
 
     python 04_grpc_client.py                               # the blog's signature, your_prediction
     python 04_grpc_client.py --signature serving_default   # sends x only
@@ -22,7 +21,7 @@ def parse_args(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    parse_args()  # --help and flag mistakes answer now, not after TensorFlow's ~4 s import
+    cli.before_tensorflow(parse_args)  # --help, flag mistakes and Ctrl-C answer at once
 
 from tutorial.quiet_tensorflow import import_tensorflow_quietly
 

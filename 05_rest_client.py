@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    parse_args()  # --help and flag mistakes answer now, not after TensorFlow's ~4 s import
+    cli.before_tensorflow(parse_args)  # --help, flag mistakes and Ctrl-C answer at once
 
 from tutorial.quiet_tensorflow import import_tensorflow_quietly
 

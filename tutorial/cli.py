@@ -87,6 +87,31 @@ def fail(message: str) -> int:
     return 1
 
 
+def before_tensorflow(parse_args: Callable[[], object]) -> None:
+    """What a script does first, before its ~4 s TensorFlow import: parse the flags and quiet Ctrl-C.
+
+    So --help and a mistyped flag answer at once, and Ctrl-C during the import (or later)
+    ends the script with one line instead of a traceback.
+    """
+    parse_args()
+    quiet_ctrl_c()
+
+
+def quiet_ctrl_c() -> None:
+    """From now on, Ctrl-C ends the script with one line and exit code 130, not a traceback.
+
+    A script calls it first thing, so this holds during TensorFlow's import and while a call
+    waits on the server; step 2 narrows it with interrupt_once() while it trains and exports.
+    """
+
+    def on_interrupt(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the exit
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT_CODE)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
 @contextmanager
 def interrupt_once() -> Iterator[Callable[[], bool]]:
     """While inside: the first Ctrl-C raises KeyboardInterrupt, any further one is ignored.

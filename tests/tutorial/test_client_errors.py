@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import os
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -26,6 +30,7 @@ from tutorial.client_errors import (
     describe_timeout,
     is_http2_frame,
 )
+from tutorial.settings import REPO_ROOT
 
 CONTEXT = CallContext(
     address="localhost:8700",
@@ -321,3 +326,29 @@ def test_rest_client_at_a_grpc_server(script_runner, grpc_port):
         f"error: http://localhost:{grpc_port} answers HTTP/2 frames, not HTTP/1.1: that is a gRPC port. "
         "Use the REST port: --port 8501 (REST_PORT)."
     ]
+
+
+@pytest.mark.parametrize(
+    ("script", "port_variable"), [("04_grpc_client.py", "GRPC_PORT"), ("05_rest_client.py", "REST_PORT")]
+)
+def test_ctrl_c_while_waiting_for_the_server(silent_port, script, port_variable):
+    """A real SIGINT while the first call waits on a server that never answers."""
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        port_variable: str(silent_port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / script), "--timeout", "300"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The settings block is printed after TensorFlow's import, just before the first call.
+    assert process.stdout.readline().startswith("settings (settings.env")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (130, "interrupted (Ctrl-C)\n")

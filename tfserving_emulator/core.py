@@ -152,7 +152,10 @@ class ServerCore:
             # A model left out of the new list has no aspired versions: all are unloaded.
             for name, managed in removed:
                 self._run_policy(name, managed)
-            self._poll_all()
+            # Negative: "disable polling entirely causing ModelServer to indefinitely wait
+            # for a new model at startup" (main.cc); no version is ever read.
+            if self.options.file_system_poll_wait_seconds >= 0:
+                self._poll_all()
 
     def _update_labels(self, config: ModelServerConfig) -> None:
         new_labels: dict[str, dict[str, int]] = {}

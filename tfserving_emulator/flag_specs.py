@@ -448,7 +448,6 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
 )
 
 _BATCHING = "request batching is not built yet; requests run one by one"
-_SESSION_THREADS = "sessions use TensorFlow's default thread pools"
 
 # Flags accepted but not acted on, with the reason the start-up line gives. A flag left at
 # its default needs no line: only a value the user chose can be missed.
@@ -460,24 +459,16 @@ NOT_EMULATED: dict[str, str] = {
     "num_load_threads": "versions load one at a time on the file-system polling thread",
     "num_unload_threads": "versions unload one at a time on the file-system polling thread",
     "flush_filesystem_caches": "TensorFlow's Python API has no call that flushes file-system caches",
-    "tensorflow_session_parallelism": _SESSION_THREADS,
-    "tensorflow_session_config_file": "sessions use TensorFlow's default ConfigProto",
-    "tensorflow_intra_op_parallelism": _SESSION_THREADS,
-    "tensorflow_inter_op_parallelism": _SESSION_THREADS,
     "use_alts_credentials": "ALTS works only on Google Cloud; the gRPC port is plaintext",
     "ssl_config_file": "TLS is not built yet; the gRPC port is plaintext",
     "platform_config_file": "only the TensorFlow platform is served",
     "per_process_gpu_memory_fraction": "a GPU option; the emulator runs models on the CPU",
-    "grpc_channel_arguments": "channel arguments are not passed on to grpcio",
-    "num_request_iterations_for_warmup": "each warm-up record is replayed once",
     "remove_unused_fields_from_bundle_metagraph": "a memory saving only; the loaded graph is kept whole",
     "num_tflite_interpreters_per_pool": "each request runs on one TF Lite interpreter (no batch splitting)",
-    "enable_signature_method_name_check": "SignatureDef method names are not checked",
     "xla_cpu_compilation_enabled": "XLA JIT is left as TensorFlow sets it",
     "xla_gpu_compilation_enabled": "XLA:GPU is a GPU option; the emulator runs models on the CPU",
     "thread_pool_factory_config_file": "inference runs on the request's own thread",
     "mixed_precision": "the mixed-precision graph rewrite is not applied",
     "skip_initialize_tpu": "a TPU option; only TPU builds initialise a TPU",
     "enable_grpc_healthcheck_service": "the gRPC health service is not built yet",
-    "enable_serialization_as_tensor_content": "Predict responses always use the typed *_val fields",
 }

@@ -9,6 +9,7 @@ messages are cut at 1024 characters, as ``grpc_status_util.cc`` does.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent import futures
@@ -67,9 +68,11 @@ def _set_model_spec(target, name: str, version: int, signature_name: str | None)
 
 
 class Services:
-    def __init__(self, core: ServerCore, metrics: Metrics):
+    def __init__(self, core: ServerCore, metrics: Metrics, as_tensor_content: bool = False):
         self.core = core
         self.metrics = metrics
+        # --enable_serialization_as_tensor_content: Predict outputs as AsProtoTensorContent.
+        self.as_tensor_content = as_tensor_content
 
     # Each handler runs its body through _call, which turns ServingError into a gRPC status.
     def _call(self, api: str, request, context, body: Callable):
@@ -105,7 +108,9 @@ class Services:
                 model, spec.signature_name, request.inputs, request.output_filter, to_array=to_ndarray
             )
             self.metrics.record_runtime(spec.name, "Predict", (time.perf_counter() - start) * 1e6)
-            return encode_predict_response(outputs, encode_model_spec(spec.name, model.version, signature))
+            return encode_predict_response(
+                outputs, encode_model_spec(spec.name, model.version, signature), self.as_tensor_content
+            )
 
     def _examples_call(self, request, context, run, response_type):
         """Classify and Regress: the same steps around a different head."""
@@ -187,12 +192,41 @@ def default_max_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+ChannelArguments = list[tuple[str, int | str]]
+_SIMPLE_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*")
+
+
+def parse_channel_arguments(text: str) -> ChannelArguments:
+    """``parseGrpcChannelArgs`` (server.cc): ``key=value,key=value``.
+
+    Each entry is split at ``=`` and only the first two parts are kept; a value that
+    ``absl::SimpleAtoi`` reads as an int32 is passed as an int, any other as a string.
+    An entry without ``=`` makes the C++ code read past the end of its vector; here it
+    is refused with ValueError.
+    """
+    arguments: ChannelArguments = []
+    if not text:
+        return arguments
+    for entry in text.split(","):
+        parts = entry.split("=")
+        if len(parts) < 2:
+            raise ValueError(f'--grpc_channel_arguments entry "{entry}" is not key=value')
+        key, value = parts[0], parts[1]
+        match = _SIMPLE_ATOI.fullmatch(value)
+        if match and -(2**31) <= int(match.group(1)) <= INT32_MAX:
+            arguments.append((key, int(match.group(1))))
+        else:
+            arguments.append((key, value))
+    return arguments
+
+
 def build_server(
     services: Services,
     address: str | None,
     max_workers: int | None = None,
     socket_path: str = "",
     enable_profiler: bool = False,
+    channel_arguments: ChannelArguments = (),
 ) -> tuple[grpc.Server, int]:
     """Create (not start) the gRPC server; returns it and the bound TCP port.
 
@@ -200,7 +234,9 @@ def build_server(
     with ``socket_path`` (``--grpc_socket_path``), also on ``unix:<socket_path>``; with
     ``enable_profiler``, serve TensorFlow's profiler service beside the two model services.
     A socket path that cannot be bound raises RuntimeError. With no TCP address the
-    returned port is -1 (bound, but no port number).
+    returned port is -1 (bound, but no port number). ``channel_arguments``
+    (``--grpc_channel_arguments``) come after the server's own, so they override them,
+    as ``ServerBuilder::AddChannelArgument`` does.
     """
     max_workers = max_workers or default_max_workers()
 
@@ -261,6 +297,7 @@ def build_server(
             ("grpc.max_receive_message_length", INT32_MAX),
             # Without this, a second server could silently share the port (SO_REUSEPORT).
             ("grpc.so_reuseport", 0),
+            *channel_arguments,
         ],
     )
     port = server.add_insecure_port(address) if address else -1

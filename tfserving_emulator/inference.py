@@ -28,10 +28,24 @@ from .saved_model import LoadedModel
 from .tensor_proto import TensorParseError, dtype_name, dtype_of, to_ndarray
 
 DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 SignatureDef = meta_graph_pb2.SignatureDef
+
+# --enable_signature_method_name_check: one switch for the whole process, as TF Serving's
+# SetSignatureMethodNameCheckFeature() is (server.cc sets it once, before any load).
+_method_name_check = False
+
+
+def set_method_name_check(enabled: bool) -> None:
+    global _method_name_check
+    _method_name_check = enabled
+
+
+def method_name_check() -> bool:
+    return _method_name_check
 
 
 def debug_string(message) -> str:
@@ -67,38 +81,68 @@ def predict(
     name = signature_name or DEFAULT_SIGNATURE
     plan = predict_plan(model, name)
     signature = plan.signature
+    if _method_name_check:
+        _verify_predict_method(signature)
     if set(inputs) != plan.input_aliases:
         _verify_inputs_size(signature, inputs)
+    feeds = _input_values(signature, plan, inputs, to_array)
+    if output_filter:
+        aliases = _output_aliases(signature, output_filter)
+        fetches = [signature.outputs[a].name for a in aliases]
+    else:
+        aliases, fetches = plan.output_aliases, plan.fetches
+    # Only the session's feed check is left, and it comes after every tensor has parsed.
+    for index, ((_, _, dtype), (_, value)) in enumerate(zip(plan.inputs, feeds, strict=True)):
+        actual = dtype_of(value)
+        if actual != dtype:
+            _check_dtype(index, dtype, actual)
+    fetched = model.run(dict(feeds), fetches, timeout_ms)
+    return name, dict(zip(aliases, fetched, strict=True))
 
-    feeds: dict[str, np.ndarray] = {}
-    for index, (alias, tensor_name, dtype) in enumerate(plan.inputs):
+
+def _verify_predict_method(signature: SignatureDef) -> None:
+    """``VerifySignature`` (predict_util.cc); TF Serving answers INTERNAL here."""
+    if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+        raise ServingError(
+            "INTERNAL",
+            "Expected prediction signature method_name to be one of {"
+            f"{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}",
+        )
+
+
+def _input_values(
+    signature: SignatureDef,
+    plan: PredictPlan,
+    inputs: Mapping[str, Any],
+    to_array: Callable[[Any], np.ndarray] | None,
+) -> list[tuple[str, np.ndarray]]:
+    """``saved_model::GetInputValues`` (tensorflow/cc/saved_model/util.cc): every input,
+    the request's or the signature's default, is parsed before any dtype is checked."""
+    feeds: list[tuple[str, np.ndarray]] = []  # (tensor name, value), in plan.inputs' order
+    seen: set[str] = set()
+    for alias, tensor_name, _ in plan.inputs:
         if alias in inputs:
-            value = inputs[alias]
-            if to_array is not None:
-                try:
-                    value = to_array(value)
-                except TensorParseError:
-                    raise invalid_argument(f"tensor parsing error: {alias}") from None
-            actual = dtype_of(value)
-            if actual != dtype:
-                _check_dtype(index, dtype, actual)
-            feeds[tensor_name] = value
+            value, decode = inputs[alias], to_array
+            seen.add(alias)
         elif alias in signature.defaults:
-            feeds[tensor_name] = to_ndarray(signature.defaults[alias])
+            value, decode = signature.defaults[alias], to_ndarray  # defaults are TensorProtos
         else:
             raise invalid_argument(
                 f"Signature input alias: {alias}(feed name: {tensor_name}) not found in request and no "
                 f"default value provided. Inputs expected to be in the request {{{_join(inputs)}}}, or "
                 f"default input alias set: {_join(signature.defaults)}"
             )
-
-    if output_filter:
-        aliases = _output_aliases(signature, output_filter)
-        fetches = [signature.outputs[a].name for a in aliases]
-    else:
-        aliases, fetches = plan.output_aliases, plan.fetches
-    fetched = model.run(feeds, fetches, timeout_ms)
-    return name, dict(zip(aliases, fetched, strict=True))
+        if decode is not None:
+            try:
+                value = decode(value)
+            except TensorParseError:
+                raise invalid_argument(f"tensor parsing error: {alias}") from None
+        feeds.append((tensor_name, value))
+    if inputs and len(seen) != len(inputs):
+        raise invalid_argument(
+            f"Inputs contains invalid name. Used request inputs: {_join(seen)}, request input: {_join(inputs)}"
+        )
+    return feeds
 
 
 @dataclass(frozen=True)
@@ -205,7 +249,11 @@ def _signature(model: LoadedModel, signature_name: str) -> tuple[str, SignatureD
 
 
 def _classification_tensors(signature: SignatureDef) -> tuple[str, list[str]]:
-    """``PreProcessClassification`` (method-name check off, the binary's default)."""
+    """``PreProcessClassification``."""
+    if _method_name_check and signature.method_name != CLASSIFY_METHOD:
+        raise invalid_argument(
+            f"Expected classification signature method_name to be {CLASSIFY_METHOD}. Was: {signature.method_name}"
+        )
     if len(signature.inputs) != 1:
         raise invalid_argument("Expected one input Tensor.")
     if len(signature.outputs) not in (1, 2):
@@ -223,6 +271,10 @@ def _classification_tensors(signature: SignatureDef) -> tuple[str, list[str]]:
 
 def _regression_tensors(signature: SignatureDef) -> tuple[str, list[str]]:
     """``PreProcessRegression``."""
+    if _method_name_check and signature.method_name != REGRESS_METHOD:
+        raise invalid_argument(
+            f"Expected regression signature method_name to be {REGRESS_METHOD}. Was: {signature.method_name}"
+        )
     if len(signature.inputs) != 1:
         raise invalid_argument("Expected one input Tensor.")
     if len(signature.outputs) != 1:

@@ -55,6 +55,25 @@ LONG_RUN_SECONDS = 0.001
 tf.get_logger().setLevel("ERROR")
 
 
+# SessionBundleConfig.session_config: one ConfigProto for every session the server opens
+# (--tensorflow_session_config_file and the parallelism flags; see server.py).
+_session_config = config_pb2.ConfigProto()
+
+
+def configure_sessions(config: config_pb2.ConfigProto) -> None:
+    global _session_config
+    _session_config = config_pb2.ConfigProto()
+    _session_config.CopyFrom(config)
+
+
+def session_config() -> config_pb2.ConfigProto:
+    """The ConfigProto a version's session is created with."""
+    # Soft placement stays on, so a graph exported with GPU device pins runs on the CPU.
+    config = config_pb2.ConfigProto(allow_soft_placement=True)
+    config.MergeFrom(_session_config)
+    return config
+
+
 def from_tf_error(error: tf.errors.OpError) -> ServingError:
     return ServingError(_TF_CODE_NAMES.get(error.error_code, "UNKNOWN"), error.message)
 
@@ -92,8 +111,7 @@ class LoadedModel(Servable):
         if saved_model is not None:
             custom_ops.register_ops_used_by(saved_model)
         self._graph = tf.Graph()
-        config = config_pb2.ConfigProto(allow_soft_placement=True)
-        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
+        self._session = tf.compat.v1.Session(graph=self._graph, config=session_config())
         try:
             with self._graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(self._session, list(tags), path)

@@ -62,29 +62,63 @@ def _model_server_config(flags: Flags):
         )
         config = single_model_config(flags.model_name, flags.model_base_path)
     if not flags.platform_config_file:  # these options belong to the TensorFlow platform
-        _check_session_options(flags)
+        from .saved_model import configure_sessions
+
+        configure_sessions(session_config(flags))
     return config
 
 
-def _check_session_options(flags: Flags) -> None:
+def _read_session_config_file(path: str):
+    """``ParseProtoTextFile`` of a text ``tensorflow.ConfigProto``."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import config_pb2
+
+    config = config_pb2.ConfigProto()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text_format.Parse(handle.read(), config)
+    except OSError as error:
+        raise ServingError("NOT_FOUND", f"{path}; {error.strerror or error}") from None
+    except (text_format.ParseError, UnicodeDecodeError) as error:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            f"Error parsing text-format tensorflow.ConfigProto: {error}. Invalid protobuf file: '{path}'",
+        ) from None
+    return config
+
+
+def session_config(flags: Flags):
+    """``SessionBundleConfig.session_config`` as ``server.cc`` builds it, checks in its order.
+
+    The parallelism flags always win over the file's thread counts: with none of them
+    set, both counts become ``--tensorflow_session_parallelism`` (0, TensorFlow's choice).
+    """
+    from tensorflow.core.protobuf import config_pb2
+
     if flags.batching_parameters_file and not flags.enable_batching:
         raise ServingError(
             "INVALID_ARGUMENT",
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true.",
         )
-    parallelism = (
-        flags.tensorflow_intra_op_parallelism,
-        flags.tensorflow_inter_op_parallelism,
-        flags.tensorflow_session_parallelism,
-    )
-    if all(threads > 0 for threads in parallelism):
+    if flags.tensorflow_session_config_file:
+        config = _read_session_config_file(flags.tensorflow_session_config_file)
+    else:
+        config = config_pb2.ConfigProto()
+    config.gpu_options.per_process_gpu_memory_fraction = flags.per_process_gpu_memory_fraction
+    intra, inter = flags.tensorflow_intra_op_parallelism, flags.tensorflow_inter_op_parallelism
+    if intra > 0 and inter > 0 and flags.tensorflow_session_parallelism > 0:
         raise ServingError(
             "INVALID_ARGUMENT",
             "Either configure server_options.tensorflow_session_parallelism or "
             "(server_options.tensorflow_intra_op_parallelism, "
             "server_options.tensorflow_inter_op_parallelism) separately. You cannot configure all.",
         )
+    if intra <= 0 and inter <= 0:
+        intra = inter = flags.tensorflow_session_parallelism
+    config.intra_op_parallelism_threads = intra
+    config.inter_op_parallelism_threads = inter
+    return config
 
 
 def _read_command_line(argv: list[str]) -> Flags | int:
@@ -137,13 +171,20 @@ def _grpc_threads(flags: Flags) -> int | None:
     return flags.grpc_max_threads if "grpc_max_threads" in flags.given else None
 
 
+def _warm_up(warm_up, flags: Flags):
+    """``ModelWarmupOptions.num_request_iterations``: set only when the flag is above 0."""
+    iterations = max(flags.num_request_iterations_for_warmup, 1)
+    return lambda model: warm_up(model, iterations)
+
+
 def main(argv: list[str] | None = None) -> int:
     flags = _read_command_line(sys.argv[1:] if argv is None else argv)
     if isinstance(flags, int):
         return flags
 
+    from . import inference
     from .core import CoreOptions, ServerCore
-    from .grpc_server import Services, build_server
+    from .grpc_server import Services, build_server, parse_channel_arguments
     from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
     from .warmup import warm_up
 
@@ -163,13 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         prefer_tflite_model=flags.prefer_tflite_model,
         num_tflite_pools=flags.num_tflite_pools,
         num_tflite_interpreters_per_pool=flags.num_tflite_interpreters_per_pool,
-        on_loaded=warm_up if flags.enable_model_warmup else None,
+        on_loaded=_warm_up(warm_up, flags) if flags.enable_model_warmup else None,
         metrics=metrics,
     )
     core = ServerCore(options)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    inference.set_method_name_check(flags.enable_signature_method_name_check)
     try:
         config = _model_server_config(flags)
         prometheus_path = None
@@ -185,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     if stop.is_set():
         return 0
 
-    services = Services(core, metrics)
+    services = Services(core, metrics, flags.enable_serialization_as_tensor_content)
     address = f"{flags.bind_address}:{flags.port}"
+    try:
+        channel_arguments = parse_channel_arguments(flags.grpc_channel_arguments)
+    except ValueError as error:
+        return _fail(ServingError("INVALID_ARGUMENT", str(error)))
     try:
         grpc_server, bound = build_server(
             services,
@@ -194,17 +240,16 @@ def main(argv: list[str] | None = None) -> int:
             max_workers=_grpc_threads(flags),
             socket_path=flags.grpc_socket_path,
             enable_profiler=flags.enable_profiler,
+            channel_arguments=channel_arguments,
         )
     except RuntimeError as error:
         bound, grpc_error = 0, error
     else:
         grpc_error = None
     if not bound:
-        return _fail(
-            ServingError(
-                "UNAVAILABLE", f"Could not bind the gRPC port at {address}: {grpc_error or 'in use'}"
-            )
-        )
+        # gRPC logs why it could not listen; the server's own status is this one.
+        log.error(_EMULATOR_WHERE, str(grpc_error or f"could not listen on {address}: address in use"))
+        return _fail(ServingError("INVALID_ARGUMENT", "Failed to BuildAndStart gRPC server"))
     grpc_server.start()
     if flags.port:
         log.info(_WHERE, f"Running gRPC ModelServer at {address} ...")

@@ -15,7 +15,9 @@ Serving calls for every input (``GetInputValues``) and answers ``tensor parsing 
 
 Everything is checked against the claimed shape *before* anything is allocated from it.
 Responses are written like ``Tensor::AsProtoField`` (TF Serving's default): typed
-``*_val`` fields, never ``tensor_content``, so clients reading ``float_val`` work.
+``*_val`` fields, so clients reading ``float_val`` work; with
+``--enable_serialization_as_tensor_content`` like ``Tensor::AsProtoTensorContent``: the
+tensor's bytes in ``tensor_content`` (strings as a varint length per value, then the bytes).
 """
 
 from __future__ import annotations
@@ -284,6 +286,19 @@ def encode_tensor(array: np.ndarray) -> bytes:
     return proto.SerializeToString()
 
 
+def encode_tensor_content(array: np.ndarray) -> bytes:
+    """Serialized TensorProto of ``array`` in the ``AsProtoTensorContent`` form."""
+    array = np.asarray(array)
+    dtype = dtype_of(array)
+    header = b"\x08" + _varint(dtype) + _field(2, _shape_bytes(array.shape))
+    if dtype == types_pb2.DT_STRING:
+        values = [v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1)]
+        content = b"".join(_varint(len(v)) for v in values) + b"".join(values)
+    else:
+        content = np.ascontiguousarray(array).tobytes()  # the host's (little-endian) layout, as TF's
+    return header + _field(4, content) if content else header
+
+
 @functools.lru_cache(maxsize=1024)
 def encode_model_spec(name: str, version: int | None, signature_name: str | None) -> bytes:
     """Serialized ModelSpec: name = 1, version (Int64Value) = 2, signature_name = 3."""
@@ -295,11 +310,13 @@ def encode_model_spec(name: str, version: int | None, signature_name: str | None
     return out
 
 
-def encode_predict_response(outputs: dict[str, np.ndarray], model_spec: bytes) -> bytes:
+def encode_predict_response(
+    outputs: dict[str, np.ndarray], model_spec: bytes, as_tensor_content: bool = False
+) -> bytes:
     """Serialized PredictResponse: map<string, TensorProto> outputs = 1; ModelSpec model_spec = 2."""
+    encode = encode_tensor_content if as_tensor_content else encode_tensor
     body = b"".join(
-        _field(1, _field(1, alias.encode()) + _field(2, encode_tensor(array)))
-        for alias, array in outputs.items()
+        _field(1, _field(1, alias.encode()) + _field(2, encode(array))) for alias, array in outputs.items()
     )
     return body + _field(2, model_spec)
 
@@ -313,6 +330,7 @@ __all__ = [
     "encode_model_spec",
     "encode_predict_response",
     "encode_tensor",
+    "encode_tensor_content",
     "make_tensor_proto",
     "numpy_dtype",
     "tensor_shape",

@@ -4,6 +4,8 @@ TF Serving (``--enable_model_warmup``, on by default) reads that TFRecord file o
 ``PredictionLog`` protos and runs each request once before the version is marked
 AVAILABLE (``servables/tensorflow/saved_model_warmup.cc``), so the first real request
 does not pay for lazy initialisation. A failing warm-up request fails the load.
+``--num_request_iterations_for_warmup`` (when above 0) replays each record that many
+times in a row (``saved_model_warmup_util.cc``).
 """
 
 from __future__ import annotations
@@ -22,31 +24,38 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000  # kMaxNumWarmupRequests
 
 
-def warm_up(model: LoadedModel) -> int:
-    """Replay the model's warm-up requests; returns how many ran."""
+def warm_up(model: LoadedModel, iterations: int = 1) -> int:
+    """Replay the model's warm-up requests, each ``iterations`` times; returns how many
+    records were read."""
     path = os.path.join(model.path, WARMUP_FILE)
     if not os.path.exists(path):
         return 0
     count = 0
     for record in tf.compat.v1.io.tf_record_iterator(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        for _ in range(iterations):
+            _replay(model, log)
+        # Counted after the record ran, as saved_model_warmup_util.cc does.
         count += 1
         if count > MAX_RECORDS:
             raise invalid_argument(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}")
-        log = prediction_log_pb2.PredictionLog.FromString(record)
-        kind = log.WhichOneof("log_type")
-        if kind == "predict_log":
-            request = log.predict_log.request
-            inference.predict(
-                model, request.model_spec.signature_name, request.inputs, request.output_filter, to_ndarray
-            )
-        elif kind == "classify_log":
-            request = log.classify_log.request
-            inference.classify(model, request.model_spec.signature_name, request.input)
-        elif kind == "regress_log":
-            request = log.regress_log.request
-            inference.regress(model, request.model_spec.signature_name, request.input)
-        elif kind == "multi_inference_log":
-            inference.multi_inference(model, log.multi_inference_log.request)
-        else:
-            raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind}")
     return count
+
+
+def _replay(model: LoadedModel, log: prediction_log_pb2.PredictionLog) -> None:
+    kind = log.WhichOneof("log_type")
+    if kind == "predict_log":
+        request = log.predict_log.request
+        inference.predict(
+            model, request.model_spec.signature_name, request.inputs, request.output_filter, to_ndarray
+        )
+    elif kind == "classify_log":
+        request = log.classify_log.request
+        inference.classify(model, request.model_spec.signature_name, request.input)
+    elif kind == "regress_log":
+        request = log.regress_log.request
+        inference.regress(model, request.model_spec.signature_name, request.input)
+    elif kind == "multi_inference_log":
+        inference.multi_inference(model, log.multi_inference_log.request)
+    else:
+        raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {kind}")

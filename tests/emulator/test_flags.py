@@ -76,7 +76,6 @@ MAIN_CC_FLAGS = [
 NAMES = [name for name, _, _ in MAIN_CC_FLAGS]
 
 BATCHING = "request batching is not built yet; requests run one by one"
-SESSION_THREADS = "sessions use TensorFlow's default thread pools"
 # The argument that sets each not-emulated flag to a non-default value, and its one line.
 NOT_EMULATED_LINES = {
     "rest_api_num_threads": ("--rest_api_num_threads=3", "the REST server starts one thread per connection"),
@@ -95,13 +94,6 @@ NOT_EMULATED_LINES = {
         "--flush_filesystem_caches=false",
         "TensorFlow's Python API has no call that flushes file-system caches",
     ),
-    "tensorflow_session_parallelism": ("--tensorflow_session_parallelism=3", SESSION_THREADS),
-    "tensorflow_session_config_file": (
-        "--tensorflow_session_config_file=x",
-        "sessions use TensorFlow's default ConfigProto",
-    ),
-    "tensorflow_intra_op_parallelism": ("--tensorflow_intra_op_parallelism=3", SESSION_THREADS),
-    "tensorflow_inter_op_parallelism": ("--tensorflow_inter_op_parallelism=3", SESSION_THREADS),
     "use_alts_credentials": (
         "--use_alts_credentials",
         "ALTS works only on Google Cloud; the gRPC port is plaintext",
@@ -112,14 +104,6 @@ NOT_EMULATED_LINES = {
         "--per_process_gpu_memory_fraction=0.5",
         "a GPU option; the emulator runs models on the CPU",
     ),
-    "grpc_channel_arguments": (
-        "--grpc_channel_arguments=x",
-        "channel arguments are not passed on to grpcio",
-    ),
-    "num_request_iterations_for_warmup": (
-        "--num_request_iterations_for_warmup=3",
-        "each warm-up record is replayed once",
-    ),
     "remove_unused_fields_from_bundle_metagraph": (
         "--remove_unused_fields_from_bundle_metagraph=false",
         "a memory saving only; the loaded graph is kept whole",
@@ -127,10 +111,6 @@ NOT_EMULATED_LINES = {
     "num_tflite_interpreters_per_pool": (
         "--num_tflite_interpreters_per_pool=3",
         "each request runs on one TF Lite interpreter (no batch splitting)",
-    ),
-    "enable_signature_method_name_check": (
-        "--enable_signature_method_name_check",
-        "SignatureDef method names are not checked",
     ),
     "xla_cpu_compilation_enabled": ("--xla_cpu_compilation_enabled", "XLA JIT is left as TensorFlow sets it"),
     "xla_gpu_compilation_enabled": (
@@ -146,10 +126,6 @@ NOT_EMULATED_LINES = {
     "enable_grpc_healthcheck_service": (
         "--enable_grpc_healthcheck_service",
         "the gRPC health service is not built yet",
-    ),
-    "enable_serialization_as_tensor_content": (
-        "--enable_serialization_as_tensor_content",
-        "Predict responses always use the typed *_val fields",
     ),
 }
 

@@ -49,14 +49,12 @@ DOCKER_PLATFORM (e.g. linux/amd64), STARTUP_TIMEOUT (seconds, default 120).
 EOF
 }
 
-# What runs, on which ports, serving what: tutorial/server_state.py keeps the record.
+# What runs on which ports, serving what: tutorial/server_state.py keeps the record.
 server_state() {
   run_python_module tutorial.server_state "$@"
 }
 
-# ---------------------------------------------------------------------------
-# Start: the docker run command, or the emulator with the same flags
-# ---------------------------------------------------------------------------
+# ---- Start: the docker run command, or the emulator with the same flags ----
 
 docker_run_command() {
   local arg
@@ -161,6 +159,7 @@ cmd_start() {
     "") ;;
     *) die "unknown option '$1' for start; use: ./03_start_server.sh start [--config FILE]" ;;
   esac
+  (($# <= 2)) || die "unexpected argument '$3' for start; use: ./03_start_server.sh start [--config FILE]"
   plan=$(server_state plan ${2:+--config "$2"}) || exit 1
   eval "$plan"
   select_backend
@@ -184,9 +183,7 @@ cmd_start() {
   info "stop it with: ./03_start_server.sh stop"
 }
 
-# ---------------------------------------------------------------------------
-# Stop, status, logs
-# ---------------------------------------------------------------------------
+# ---- Stop, status, logs ----
 
 cmd_stop() {
   local running
@@ -228,7 +225,11 @@ main() {
       usage
       return 0
       ;;
-    start | stop | status | logs) shift ;;
+    start | logs) shift ;;
+    stop | status)
+      (($# == 1)) || die "$command takes no arguments; use: ./03_start_server.sh $command"
+      shift
+      ;;
     "")
       usage >&2
       die "no command given; use: ./03_start_server.sh start (or stop, status, logs)"

@@ -248,3 +248,15 @@ def test_a_run_dir_that_cannot_be_written_is_one_line(sandbox: ScriptSandbox, tm
     )
     assert "Traceback" not in result.stderr
     assert sandbox.docker_calls("run") == []
+
+
+def test_extra_arguments_are_refused_not_ignored(sandbox: ScriptSandbox):
+    extra = sandbox.run("03_start_server.sh", "start", "--config", "models.config", "now")
+    assert extra.returncode == 1
+    assert error_lines(extra.stderr) == [
+        "error: unexpected argument 'now' for start; use: ./03_start_server.sh start [--config FILE]"
+    ]
+    stop = sandbox.run("03_start_server.sh", "stop", "--all")
+    assert stop.returncode == 1
+    assert stop.stderr == "error: stop takes no arguments; use: ./03_start_server.sh stop\n"
+    assert sandbox.docker_calls() == []

@@ -102,6 +102,8 @@ prepare_smoke_model() {
     info "smoke-test model: already in $shown (version $version)"
     return 0
   fi
+  [[ ! -e $SMOKE_TEST_DIR || -d $SMOKE_TEST_DIR ]] ||
+    die "SMOKE_TEST_DIR $shown is a file, not a directory; remove it (rm $shown) or set SMOKE_TEST_DIR to a folder"
   if [[ -d $SMOKE_TEST_DIR ]]; then
     rmdir "$SMOKE_TEST_DIR" 2>/dev/null ||
       die "$shown exists but holds no version folder with a saved_model.pb; remove it (rm -rf $shown) and run this script again"

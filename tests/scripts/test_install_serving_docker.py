@@ -197,3 +197,17 @@ def test_help_and_unknown_arguments(sandbox: ScriptSandbox):
     assert error_lines(unknown.stderr) == [
         "error: unknown argument '--now'; this script takes no arguments (settings come from settings.env and the environment)"
     ]
+
+
+def test_a_smoke_test_dir_that_is_a_file_is_named_as_a_file(sandbox: ScriptSandbox):
+    smoke = Path(sandbox.env["SMOKE_TEST_DIR"])
+    smoke.parent.mkdir(parents=True)
+    smoke.write_text("mine")
+    result = sandbox.run("01_install_serving.sh")
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        f"error: SMOKE_TEST_DIR {smoke} is a file, not a directory; remove it (rm {smoke}) or set SMOKE_TEST_DIR "
+        "to a folder"
+    ]
+    assert smoke.read_text() == "mine"
+    assert sandbox.docker_calls("run") == []

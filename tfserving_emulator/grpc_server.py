@@ -235,8 +235,9 @@ def build_server(
     ``enable_profiler``, serve TensorFlow's profiler service beside the two model services.
     A socket path that cannot be bound raises RuntimeError. With no TCP address the
     returned port is -1 (bound, but no port number). ``channel_arguments``
-    (``--grpc_channel_arguments``) come after the server's own, so they override them,
-    as ``ServerBuilder::AddChannelArgument`` does.
+    (``--grpc_channel_arguments``) come after the server's own message size limits, as
+    ``server.cc`` adds them after ``SetMaxMessageSize``; gRPC keeps the first value of a
+    key, so they cannot change those limits, in TF Serving either.
     """
     max_workers = max_workers or default_max_workers()
 

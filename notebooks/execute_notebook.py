@@ -58,7 +58,7 @@ def execute(
 ) -> nbformat.NotebookNode:
     """Execute the first ``cells`` cells (default: all) in a fresh kernel, in place; return the notebook.
 
-    Raises CellExecutionError for the first failing cell, after running the last cell.
+    Raises CellExecutionError for the first failing cell, after running the notebook's last cell.
     """
     client = NotebookClient(
         notebook,
@@ -76,10 +76,11 @@ def execute(
             for index, cell in enumerate(selected):
                 client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         except CellExecutionError:
-            if cells is None:  # the last cell stops the server: run it on a copy, keep the error
-                last = nbformat.from_dict(notebook.cells[-1])
-                with contextlib.suppress(CellExecutionError):
-                    client.execute_cell(last, len(notebook.cells) - 1)
+            # The last cell stops the server and removes the work folder: run it anyway, on a
+            # copy (so the saved notebook shows where it failed), and report the first error.
+            last = nbformat.from_dict(notebook.cells[-1])
+            with contextlib.suppress(CellExecutionError):
+                client.execute_cell(last, len(notebook.cells) - 1)
             raise
     return notebook
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -383,6 +384,29 @@ def test_install_cell_outside_a_clone_says_to_set_repo_url(tmp_path: Path) -> No
     error = next(output for output in notebook.cells[2].outputs if output.output_type == "error")
     assert error.traceback == [f"{error.evalue}"]  # the one line, no traceback
     assert list(tmp_path.iterdir()) == []  # nothing cloned, nothing written
+
+
+def test_a_busy_port_stops_the_server_cell_with_one_line(ports: tuple[int, int]) -> None:
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    server_cell = [cell.get("id") for cell in notebook.cells].index("server")
+    grpc_port, rest_port = ports
+    environment = runner.notebook_environment({"GRPC_PORT": str(grpc_port), "REST_PORT": str(rest_port)})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", grpc_port))
+        busy.listen()
+        with pytest.raises(CellExecutionError):
+            runner.execute(notebook, cwd=NOTEBOOK.parent, environment=environment, cells=server_cell + 1)
+    outputs = text_outputs(notebook)
+    assert outputs["server"]["stdout"] == "backend: emulator (SERVING_BACKEND=emulator)\n"
+    assert outputs["server"]["error"] == (
+        f"NotebookError: error: port {grpc_port} is in use; stop what uses it (the last cell stops this "
+        "notebook's server) or set GRPC_PORT\n"
+    )
+    # The last cell ran after the failure and removed the work folder.
+    settings_output = next(cell for cell in notebook.cells if cell.get("id") == "settings").outputs[0].text
+    work_dir = Path(settings_output.split("models under ")[1].strip()).parent
+    assert work_dir.name.startswith("tfserving-notebook-")
+    assert not work_dir.exists()
 
 
 def test_runner_reports_an_unreadable_notebook_in_one_line(tmp_path: Path) -> None:

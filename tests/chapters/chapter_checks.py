@@ -9,7 +9,7 @@ from pathlib import Path
 
 import fake_docker
 import requests
-from conftest import REPO_ROOT, TEST_TRAIN_STEPS, Sandbox, make_sandbox
+from chapter_sandbox import REPO_ROOT, TEST_TRAIN_STEPS, Sandbox, make_sandbox
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 

@@ -7,7 +7,7 @@ Its run end to end, on the emulator and through a fake Docker, is in test_chapte
 from __future__ import annotations
 
 from chapter_checks import HOT_SWAP, run_chapter
-from conftest import Sandbox
+from chapter_sandbox import Sandbox
 
 
 def test_without_a_server_it_says_how_to_start_one(emulator_sandbox: Sandbox):

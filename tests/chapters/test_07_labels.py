@@ -12,7 +12,7 @@ from chapter_checks import (
     read_config_file,
     run_chapter,
 )
-from conftest import REPO_ROOT, Sandbox
+from chapter_sandbox import REPO_ROOT, Sandbox
 
 
 def test_labels_alone_from_another_directory_with_relative_paths(emulator_sandbox: Sandbox):

@@ -9,7 +9,7 @@ from chapter_checks import (
     check_three_models_served,
     run_chapter,
 )
-from conftest import Sandbox
+from chapter_sandbox import Sandbox
 
 
 def test_from_a_single_model_server_it_restarts_in_config_mode(emulator_sandbox: Sandbox):

@@ -10,7 +10,7 @@ from pathlib import Path
 import fake_docker
 import pytest
 from chapter_checks import make_docker_sandbox
-from conftest import Sandbox, make_sandbox
+from chapter_sandbox import Sandbox, make_sandbox
 
 SMALL_RUN = ("--batch-sizes", "1,300", "--requests", "4", "--warmup", "1")
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from chapter_sandbox import REPO_ROOT
 
 CHAPTERS = {
     "06_hot_swap.py": "Export a new version while requests keep coming",

@@ -14,7 +14,7 @@ from chapter_checks import (
     make_docker_sandbox,
     run_chapters_6_to_8,
 )
-from conftest import Sandbox
+from chapter_sandbox import Sandbox
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import requests
 import yaml
-from conftest import MODEL_NAME, REPO_ROOT
+from chapter_sandbox import MODEL_NAME, REPO_ROOT
 from google.protobuf import text_format
 
 from tutorial.settings import read_env_file

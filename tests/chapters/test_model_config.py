@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MODEL_NAME
+from chapter_sandbox import MODEL_NAME
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -35,18 +36,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], bool], what: str, log) -> None:
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         if condition():
             return
         time.sleep(0.2)
-    raise AssertionError(f"Prometheus never showed {what}:\n{log()}")
+    state = "has exited" if process.poll() is not None else "is still running"
+    raise AssertionError(f"Prometheus never showed {what} (it {state}):\n{log.read_text()}")
 
 
 class PromApi:
     def __init__(self, port: int):
-        self.url = f"http://127.0.0.1:{port}/api/v1"
+        self.root = f"http://127.0.0.1:{port}"
+        self.url = f"{self.root}/api/v1"
+
+    def ready(self) -> bool:
+        """/-/ready answers 200 once the TSDB is open; before that queries get a 503 page."""
+        try:
+            return requests.get(f"{self.root}/-/ready", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
 
     def query(self, expr: str) -> list[dict]:
         reply = requests.get(f"{self.url}/query", params={"query": expr}, timeout=30).json()
@@ -56,7 +66,7 @@ class PromApi:
     def value(self, expr: str) -> float | None:
         try:
             result = self.query(expr)
-        except (requests.ConnectionError, AssertionError):
+        except (requests.RequestException, ValueError, AssertionError):
             return None
         return float(result[0]["value"][1]) if result else None
 
@@ -93,14 +103,17 @@ def prometheus(tmp_path_factory):
             )
         try:
             api = PromApi(port)
-            log_text = log_path.read_text
-            wait_for(lambda: api.value('up{job="tfserving"}') == 1, "the emulator's target up", log_text)
+            wait_for(api.ready, "/-/ready", process, log_path)
+            wait_for(
+                lambda: api.value('up{job="tfserving"}') == 1, "the emulator's target up", process, log_path
+            )
             for round_ in (1, 2):
                 send_all(server)
                 wait_for(
                     lambda r=round_: api.value("sum(:tensorflow:serving:request_count)") == r * counted,
                     f"round {round_} of the requests",
-                    log_text,
+                    process,
+                    log_path,
                 )
             yield api, version_dir
         finally:

@@ -434,3 +434,14 @@ def test_a_grpc_port_in_use_fails_to_build_the_server(half_plus_two_version_dir,
     assert result.stdout.splitlines()[-1] == (
         "Failed to start server. Error: INVALID_ARGUMENT: Failed to BuildAndStart gRPC server"
     )
+
+
+def test_a_bad_session_config_file_stops_start_up(tmp_path):
+    path = tmp_path / "session.config"
+    path.write_text("intra_op_parallelism_threads: many\n")
+    result = run_emulator_to_exit(["--model_base_path=/m", f"--tensorflow_session_config_file={path}"])
+    assert result.returncode == FAILURE_EXIT
+    assert result.stdout.splitlines()[-1] == (
+        "Failed to start server. Error: INVALID_ARGUMENT: Error parsing text-format tensorflow.ConfigProto: "
+        f"1:31 : 'intra_op_parallelism_threads: many': Couldn't parse integer: many. Invalid protobuf file: '{path}'"
+    )

@@ -254,6 +254,7 @@ def test_dashboard_provider_loads_the_mounted_folder(dashboard_providers, compos
     (provider,) = dashboard_providers["providers"]
     assert dashboard_providers["apiVersion"] == 1
     assert provider["type"] == "file"
+    assert provider["allowUiUpdates"] is False and provider["updateIntervalSeconds"] == 10
     mounts = dict(_bind_mounts(compose["services"]["grafana"]))
     assert mounts[GRAFANA / "dashboards"] == provider["options"]["path"]
     assert mounts[GRAFANA / "provisioning"] == "/etc/grafana/provisioning"

@@ -112,7 +112,7 @@ def walkthrough(settings, args) -> int:
         "REST serving_default": default_reply["predictions"],
         f"REST /versions/{pinned}": pinned_reply["predictions"],
     }
-    local = agreement.predict_local(settings.model_dir, pinned, x)
+    local = agreement.predict_local(settings.model_dir, pinned, x)  # the SavedModel, in this process
     return agreement.report(x, rest_replies, from_grpc, local)
 
 

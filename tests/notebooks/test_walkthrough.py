@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import random
 import re
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from tutorial.ports import free_port, is_port_free
+from tutorial.ports import is_port_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO_ROOT / "notebooks" / "walkthrough.ipynb"
@@ -86,13 +87,23 @@ def stale_cells(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode) 
     return report
 
 
+def unused_port(taken: tuple[int, ...] = ()) -> int:
+    """A free port below the ephemeral range (Linux: 32768 and up, macOS: 49152 and up).
+
+    The notebook binds its ports seconds after they are chosen, while the kernel's own
+    channels and every outgoing connection on the machine take ephemeral ports; a port
+    outside that range cannot be taken by them in between.
+    """
+    while True:
+        port = random.randrange(20000, 32000)
+        if port not in taken and is_port_free(port):
+            return port
+
+
 @pytest.fixture(scope="module")
 def ports() -> tuple[int, int]:
-    grpc_port = free_port()
-    rest_port = free_port()
-    while rest_port == grpc_port:
-        rest_port = free_port()
-    return grpc_port, rest_port
+    grpc_port = unused_port()
+    return grpc_port, unused_port(taken=(grpc_port,))
 
 
 @pytest.fixture(scope="module")

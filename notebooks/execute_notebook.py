@@ -7,7 +7,7 @@ tests/notebooks checks that they are what a fresh run prints. So after changing 
 run this and commit the notebook. It runs the notebook as Jupyter does, from
 ``notebooks/``, with ``SERVING_BACKEND=emulator`` (the test forces the emulator too, so
 the saved outputs do not depend on whether this machine has Docker) and the ports of
-settings.env, which must be free.
+settings.env, which must be free (GRPC_PORT and REST_PORT in the environment choose others).
 
 When a cell fails, the notebook's last cell (which stops the server) still runs before the
 kernel shuts down, so no server is left behind; then the error is reported.
@@ -38,13 +38,16 @@ KERNEL = "python3"
 def notebook_environment(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without the tutorial's settings, then SERVING_BACKEND=emulator.
 
-    A MODEL_NAME or GRPC_PORT left in the caller's shell would change what the notebook
-    prints; ``overrides`` (e.g. free ports for a test) are the only settings passed on.
+    A MODEL_NAME or SERVING_BACKEND left in the caller's shell would change what the notebook
+    prints, so only GRPC_PORT and REST_PORT are passed on (the outputs' checks do not
+    depend on port numbers: ``GRPC_PORT=9000 python notebooks/execute_notebook.py`` when 8700
+    is taken), then ``overrides`` (e.g. free ports for a test).
     """
     sys.path.insert(0, str(REPO_ROOT))
     from tutorial.settings import FROM_ENV_VARIABLE, KEYS
 
-    environment = {key: value for key, value in os.environ.items() if key not in (*KEYS, FROM_ENV_VARIABLE)}
+    dropped = {*KEYS, FROM_ENV_VARIABLE} - {"GRPC_PORT", "REST_PORT"}
+    environment = {key: value for key, value in os.environ.items() if key not in dropped}
     environment["SERVING_BACKEND"] = "emulator"
     environment.update(overrides or {})
     return environment

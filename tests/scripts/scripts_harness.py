@@ -34,6 +34,9 @@ EXTRA_VARIABLES = (
     "MSYS_NO_PATHCONV",
     "DOCKER_HOST",
     "DOCKER_CONTEXT",
+    # Set by scripts/lib.sh for the processes it starts; a test run from such a shell must not inherit them.
+    "TUTORIAL_SETTINGS_FROM_ENV",
+    "TUTORIAL_CALLER_CWD",
 )
 
 

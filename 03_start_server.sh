@@ -117,7 +117,8 @@ wait_for_models() {
   reason=$(sed 's/^error: //' "$error_file")
   rm -f "$error_file"
   ((status != 0)) || return 0
-  ((status != 130)) || die "$reason" # Ctrl-C
+  # Ctrl-C: its one line, and 130 as every script here exits on an interrupt.
+  ((status != 130)) || { printf 'error: %s\n' "$reason" >&2 && exit 130; }
   info "last 20 lines of the server log:"
   server_log_tail
   if ((status == 2)); then # the server exited by itself

@@ -220,7 +220,7 @@ def test_ctrl_c_while_waiting_is_one_line_not_a_traceback(sandbox: ScriptSandbox
             break
     os.killpg(process.pid, signal.SIGINT)
     _out, err = process.communicate(timeout=60)
-    assert process.returncode == 1
+    assert process.returncode == 130
     assert (
         err == "error: interrupted; the server may still be starting: ./03_start_server.sh status (or stop)\n"
     )

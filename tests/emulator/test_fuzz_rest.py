@@ -4,18 +4,24 @@ Hypothesis throws random bytes, random JSON documents, mutations of valid reques
 random URL paths and every HTTP method at a running emulator. TF Serving answers bad
 input with a 4xx and ``{"error": "..."}`` on ``/v1`` paths (and libevent's HTML 404
 elsewhere); the one legitimate 5xx for a half_plus_two-style model is 501 for a dtype
-JSON cannot express, which random documents do not reach.
+JSON cannot express, which random documents do not reach. A seeded campaign of 10,000
+requests over raw sockets then breaks the framing itself (libevent's answers: error pages
+with a status line, nothing served behind a bad frame).
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
 from emulator_harness import model_config_text, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_http import exchange
 
 VALID_BODIES = [
     '{"instances": [1.0, 2.0, 5.0]}',
@@ -51,7 +57,13 @@ def fuzz_server(tmp_path_factory, copy_into, half_plus_two_version_dir, toolbox_
         yield served
 
 
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def check_reply(method: str, path: str, reply) -> None:
+    if BAD_ESCAPE.search(path):  # evhttp_uri_parse refuses the target: libevent's 400 page
+        assert (reply.status, reply.content_type) == (400, "text/html"), (method, path, reply)
+        return
     is_api = path.lower().startswith("/v1/")
     if not is_api:
         assert reply.status == 404, (method, path, reply)
@@ -168,4 +180,236 @@ def test_deeply_nested_json_is_a_client_error(fuzz_server):
 
 
 def test_server_still_answers_after_the_fuzzing(fuzz_server):
+    assert_still_serving(fuzz_server)
+
+
+# ---------------------------------------------------------------------------------------
+# A seeded campaign over the wire: framing, headers, bodies and shapes
+# ---------------------------------------------------------------------------------------
+# Raw bytes on fresh connections (raw_http.exchange), so framing itself can be broken.
+# Every answer must be an HTTP response with a status line; libevent's error pages come
+# last on their connection (it closes after them); /v1 answers are JSON; where the
+# outcome is known exactly (a refusal's status, a valid predict's values) it is checked.
+
+CAMPAIGN_SEED = 20_211_203
+CAMPAIGN_REQUESTS = 10_000
+PREDICT = "/v1/models/half_plus_two:predict"
+HALF_INPUTS = [x / 2 for x in range(-8, 9)]  # y = x/2 + 2 is exact for these
+ERROR_PAGE_TYPES = {400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large"}
+ERROR_PAGE_TYPES |= {417: "Expectation Failed", 501: "Not Implemented"}
+
+
+@dataclass
+class Case:
+    """Bytes for one connection; ``expected`` holds one entry per answer (an int is an
+    exact status, a dict an exact JSON answer, None any valid answer); ``requests``
+    counts the requests inside."""
+
+    data: bytes
+    expected: list
+    requests: int = 1
+    exact_count: bool = True
+
+
+def page_bytes(status: int) -> bytes:
+    reason = ERROR_PAGE_TYPES[status]
+    return f"<HTML><HEAD>\n<TITLE>{status} {reason}</TITLE>\n</HEAD><BODY>\n<H1>{reason}</H1>\n</BODY></HTML>\n".encode()
+
+
+def check_answer(response, expected) -> None:
+    assert response.version in ("1.0", "1.1"), response
+    content_type = response.header("Content-Type")
+    if content_type == "text/html":  # libevent's error page
+        assert response.header("Connection") == "close", response
+        assert response.body == page_bytes(response.status), response
+    else:
+        assert content_type == "application/json", response
+        document = json.loads(response.body.decode("utf-8", errors="replace"))
+        if response.status >= 400:
+            assert set(document) == {"error"}, response
+            if response.status >= 500:
+                assert response.status == 501, response
+                assert document["error"].startswith("Conversion of JSON Value: "), response
+        if isinstance(expected, dict):
+            assert (response.status, document) == (200, expected), response
+    if isinstance(expected, int):
+        assert response.status == expected, response
+
+
+def check_case(case: Case, responses: list) -> None:
+    if case.exact_count:
+        assert len(responses) == len(case.expected), (case.data[:300], responses)
+    else:
+        assert len(responses) <= len(case.expected), (case.data[:300], responses)
+    for index, response in enumerate(responses):
+        check_answer(response, case.expected[index])
+        if response.header("Connection") == "close":
+            assert index == len(responses) - 1, responses
+
+
+def nested_text(rng: random.Random, depth: int) -> str:
+    """A regular JSON array ``depth`` levels deep (too deep for json.dumps), still small."""
+    text = "1.0"
+    for level in range(depth):
+        text = "[" + ", ".join([text] * (rng.choice([1, 2]) if level < 3 else 1)) + "]"
+    return text
+
+
+def hostile_value(rng: random.Random, depth: int = 0) -> object:
+    pick = rng.random()
+    if depth > 3 or pick < 0.45:
+        return rng.choice(
+            [1.5, -0.0, 2**63, -(2**64), 1e308, "x", "", None, True, {"b64": "aGk="}, {"b64": 5}, 7, 1e-320]
+        )
+    if pick < 0.8:
+        return [hostile_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {rng.choice(["x", "a", "b", "b64", "inputs", ""]): hostile_value(rng, depth + 1)}
+
+
+def gen_predicts(rng: random.Random) -> Case:
+    """Pipelined predicts; exact answers for regular bodies, any JSON answer otherwise."""
+    data, expected = b"", []
+    for _ in range(rng.randint(1, 12)):
+        roll = rng.random()
+        if roll < 0.4:
+            xs = [rng.choice(HALF_INPUTS) for _ in range(rng.randint(1, 20))]
+            key = rng.choice(["instances", "inputs"])
+            body = json.dumps({key: xs}).encode()
+            answer = {"predictions" if key == "instances" else "outputs": [x / 2 + 2 for x in xs]}
+        elif roll < 0.55:  # deeper than the emulator's tensors (numpy's 64 dimensions)
+            depth = rng.choice([65, 100, 254, 255, 1000])
+            body = b'{"inputs": ' + nested_text(rng, depth).encode() + b"}"
+            answer = 400
+        else:
+            document = {rng.choice(["instances", "inputs", "examples"]): hostile_value(rng)}
+            if rng.random() < 0.3:
+                document["signature_name"] = rng.choice(["", "nope", "regress_x_to_y", 5])
+            body = json.dumps(document).encode()
+            if rng.random() < 0.3:  # a few broken bytes
+                position = rng.randrange(len(body))
+                body = body[:position] + bytes([rng.randrange(256)]) + body[position + 1 :]
+            answer = None
+        path = PREDICT if rng.random() < 0.8 else rng.choice(ENDPOINTS)
+        data += raw_post(path, body)
+        expected.append(answer if path == PREDICT else None)
+    return Case(data, expected, requests=len(expected))
+
+
+BAD_FRAMES = [
+    (b"Content-Length: -1\r\n", 400),
+    (b"Content-Length: \r\n", 400),
+    (b"Content-Length: 12abc\r\n", 400),
+    (b"Content-Length: 999999999999999999999999999999\r\n", 413),
+    (b"Content-Length: 9223372036854775807\r\n", 413),
+    (b"Content-Length: 1000000000000000\r\n", 413),
+    (b"Content-Length: 3\r\nContent-Length: 4\r\n", 400),
+    (b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", 400),
+    (b"Transfer-Encoding: gzip\r\n", 400),
+    (b"Content-Length: 20\r\nExpect: 200-ok\r\n", 417),
+    (b"Bad Header\r\n", 400),
+    (b"X: a\r\n folded\r\n", 400),
+]
+BAD_LINES = [
+    (b"GET / HTTP/1.1111", 400),
+    (b"GET / HTTP/3.0", 400),
+    (b"GET / HTTP/2.0", 400),
+    (b"GET /v1/models/half_plus_two", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),  # a TLS hello
+    (b"FOO /v1/models/half_plus_two HTTP/1.1", 501),
+    (b"TRACE /v1/models/half_plus_two HTTP/1.1", 501),
+    (b"get /v1/models/half_plus_two HTTP/1.1", 501),
+    (b"GET /v1/models/half_plus_two%zz HTTP/1.1", 400),
+    (b"GET /v1/models/a|b HTTP/1.1", 400),
+    (b"GET /v1/models/\xff HTTP/1.1", 400),
+]
+
+
+def gen_bad_frame(rng: random.Random) -> Case:
+    """One refusal; the valid request smuggled behind it is never answered."""
+    smuggled = raw_post(PREDICT, b'{"instances": [1.0]}')
+    if rng.random() < 0.5:
+        header, status = rng.choice(BAD_FRAMES)
+        head = f"POST {PREDICT} HTTP/1.1\r\n".encode() + header
+        return Case(head + b"\r\n" + b'{"instances": [1.0]}' + smuggled, [status])
+    line, status = rng.choice(BAD_LINES)
+    return Case(line + b"\r\n\r\n" + smuggled, [status])
+
+
+def gen_broken_chunks(rng: random.Random) -> Case:
+    body = json.dumps({"instances": [rng.choice(HALF_INPUTS)]}).encode()
+    head = f"POST {PREDICT} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    if rng.random() < 0.4:  # valid chunks of random sizes
+        cuts = sorted(rng.sample(range(1, len(body)), rng.randint(0, 4)))
+        pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        x = json.loads(body)["instances"][0]
+        return Case(head + chunks, [{"predictions": [x / 2 + 2]}])
+    bad = rng.choice([b"zz\r\n", b"10000000000000000\r\n", b"%x\r\n%sXX" % (len(body), body), b"-1\r\n"])
+    return Case(head + bad + b"\r\n" + raw_post(PREDICT, body), [413])
+
+
+def gen_truncated(rng: random.Random) -> Case:
+    """A valid request cut short: the connection ends inside it, no answer (as libevent)."""
+    request = raw_post(PREDICT, json.dumps({"instances": [1.0, 2.0]}).encode())
+    return Case(request[: rng.randrange(1, len(request))], [])
+
+
+def gen_random_bytes(rng: random.Random) -> Case:
+    """Noise: at most one answer, and then an error page (None: checked generically)."""
+    noise = bytes(rng.randrange(256) for _ in range(rng.randint(1, 300)))
+    return Case(noise, [None], exact_count=False)
+
+
+def gen_headers(rng: random.Random) -> Case:
+    """Valid predicts under random (valid) headers: many, long, odd but legal."""
+    x = rng.choice(HALF_INPUTS)
+    headers = [
+        "{}: {}".format(
+            "".join(rng.choice("abcdefXYZ-_!#$%&'*+.^`|~0123456789") for _ in range(rng.randint(1, 30))),
+            "".join(chr(rng.randrange(0x20, 0x7F)) for _ in range(rng.randint(0, 200))).strip(),
+        )
+        for _ in range(rng.choice([0, 1, 5, 50, 500]))
+    ]
+    close = rng.random() < 0.3
+    if close:
+        headers.append("Connection: close")
+    if rng.random() < 0.2:
+        headers.append("Expect: 100-continue")
+    version = rng.choice(["1.1", "1.1", "1.0"])
+    request = raw_post(PREDICT, json.dumps({"instances": [x]}).encode(), headers, version)
+    answer = {"predictions": [x / 2 + 2]}
+    # After a close (asked for, or HTTP/1.0's default) the status request is not read.
+    follow = [] if close or version == "1.0" else [None]
+    return Case(request + raw_get("/v1/models/half_plus_two"), [answer, *follow], requests=2)
+
+
+def raw_post(path: str, body: bytes, headers: list[str] = (), version: str = "1.1") -> bytes:
+    head = [f"POST {path} HTTP/{version}", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def raw_get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\n\r\n".encode()
+
+
+GENERATORS = [
+    (gen_predicts, 6),
+    (gen_bad_frame, 4),
+    (gen_broken_chunks, 2),
+    (gen_truncated, 1),
+    (gen_random_bytes, 2),
+    (gen_headers, 2),
+]
+
+
+def test_seeded_campaign_over_the_wire(fuzz_server):
+    rng = random.Random(CAMPAIGN_SEED)
+    generators = [g for g, weight in GENERATORS for _ in range(weight)]
+    port = fuzz_server.rest.port
+    sent = 0
+    while sent < CAMPAIGN_REQUESTS:
+        case = rng.choice(generators)(rng)
+        check_case(case, exchange(port, case.data))
+        sent += case.requests
+    assert "Traceback" not in fuzz_server.log_text()
     assert_still_serving(fuzz_server)

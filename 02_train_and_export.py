@@ -10,6 +10,9 @@ What this teaches (the walk-through, with its output: docs/train_and_export.md):
   plus ``variables/``. A new version is published atomically (written to a hidden
   directory, then renamed), because the server polls that folder and must never load a
   half-written model.
+* A warm-up file (``assets.extra/tf_serving_warmup_requests``): sample requests the server
+  replays at load time, so the first client does not pay for TensorFlow's lazy set-up
+  (chapter 13 measures it; docs/warm_up.md).
 * Checking an export the way the server will load it, and reading its signatures back
   (the same report as ``saved_model_cli show --all``).
 
@@ -89,6 +92,14 @@ from tutorial.export import (
     version_exists_message,
 )
 from tutorial.saved_model_show import format_signatures
+from tutorial.warmup_requests import (
+    WARMUP_FILE,
+    describe,
+    predict_inputs,
+    read_warmup_file,
+    tutorial_records,
+    write_warmup_file,
+)
 
 HIDDEN_UNITS = 20
 LEARNING_RATE = 0.001
@@ -196,6 +207,8 @@ def check_with_session_loader(export_dir: Path, x: np.ndarray, y: np.ndarray, ex
     # The loader's "deprecated, use tf.saved_model.load" warning does not apply: we want
     # exactly the old loader here.
     tf.get_logger().setLevel("ERROR")
+    warmup_path = export_dir / WARMUP_FILE
+    warmup_records = read_warmup_file(warmup_path) if warmup_path.exists() else []
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
         calls = {
@@ -212,6 +225,30 @@ def check_with_session_loader(export_dir: Path, x: np.ndarray, y: np.ndarray, ex
                     f"signature {signature_name} loaded through the session loader differs from "
                     f"the trained model by {max_difference}"
                 )
+        replay_warmup_requests(session, meta_graph, warmup_records)
+
+
+def replay_warmup_requests(session, meta_graph, records: list) -> None:
+    """Run every warm-up record as TF Serving will at load time.
+
+    A warm-up request that fails makes the server fail the whole load, so a file that does
+    not run must never be published.
+    """
+    for log in records:
+        signature_name, inputs = predict_inputs(log)
+        # (A message map's [] would quietly add a missing key, so look before indexing.)
+        if signature_name not in meta_graph.signature_def:
+            raise RuntimeError(
+                f"a warm-up request asks for signature {signature_name!r}, which the export lacks"
+            )
+        signature = meta_graph.signature_def[signature_name]
+        if set(inputs) != set(signature.inputs):
+            raise RuntimeError(
+                f"a warm-up request for {signature_name} sends inputs {sorted(inputs)}; "
+                f"the signature takes {sorted(signature.inputs)}"
+            )
+        feed = {signature.inputs[name].name: value for name, value in inputs.items()}
+        session.run([output.name for output in signature.outputs.values()], feed_dict=feed)
 
 
 # ---------------------------------------------------------------------------
@@ -274,6 +311,9 @@ def train_and_export(args: argparse.Namespace, model_dir: Path, version: int) ->
 
     def write_and_check(staging_dir: Path) -> None:
         archive.write_out(str(staging_dir), verbose=False)
+        # Sample requests for the server to replay at load time (warm-up). Written before the
+        # rename, like the rest of the version: a server must never load it without them.
+        write_warmup_file(staging_dir, tutorial_records(model_dir.name))
         # Verified *before* the rename: a model the server cannot run is never published.
         check_with_session_loader(staging_dir, x, y, fitted)
 
@@ -282,6 +322,7 @@ def train_and_export(args: argparse.Namespace, model_dir: Path, version: int) ->
     except VersionExistsError as err:
         return cli.fail(version_exists_message(err.version_dir))
     print(f"\nExported version {version} to {version_dir}")
+    print(f"{describe(version_dir / WARMUP_FILE)}, in {WARMUP_FILE.as_posix()}")
     print(format_signatures(version_dir))
 
     plot_path = args.plot or REPO_ROOT / "results" / f"fit_v{version}.png"

@@ -3,9 +3,9 @@
 // A classic script, not a module: browsers refuse modules on pages opened from a file.
 // docs/browser.md quotes the part between the two "docs/browser.md" lines word for word.
 
-const SIGNATURE = "your_prediction"; // the blog's signature, exported by 02_train_and_export.py
-
 // -- docs/browser.md: the fetch calls -------------------------------------------------------
+
+const SIGNATURE = "your_prediction"; // the blog's signature, exported by 02_train_and_export.py
 
 // TF Serving answers 200 with JSON, or an error status with {"error": "<message>"}.
 class ServerError extends Error {
@@ -262,6 +262,12 @@ function drawChart(xs, predictions, targets) {
   chart.replaceChildren(...axes(px, py, yMin, yMax), line(targets, "target", "target-line"), line(predictions, "prediction", "prediction-line"));
 }
 
+// The smallest of 1, 2, 2.5 and 5 times a power of ten that is at least ``rough``: round ticks.
+function niceStep(rough) {
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= rough);
+}
+
 function axes(px, py, yMin, yMax) {
   const parts = [];
   const bottom = CHART.height - CHART.bottom;
@@ -274,11 +280,11 @@ function axes(px, py, yMin, yMax) {
     label.textContent = String(x);
     parts.push(label);
   }
-  for (let i = 0; i <= 4; i += 1) {
-    const y = yMin + ((yMax - yMin) * i) / 4;
+  const step = niceStep((yMax - yMin) / 6);
+  for (let y = Math.ceil(yMin / step) * step; y <= yMax; y += step) {
     parts.push(svg("line", { class: "tick", x1: CHART.left - 5, y1: py(y), x2: CHART.left, y2: py(y) }));
     const label = svg("text", { x: CHART.left - 8, y: py(y) + 4, "text-anchor": "end" });
-    label.textContent = y.toFixed(2);
+    label.textContent = String(Number(y.toFixed(6))); // 0.25, not 0.25000000000000006
     parts.push(label);
   }
   const xLabel = svg("text", { x: right, y: CHART.height - 4, "text-anchor": "end" });

@@ -40,6 +40,7 @@ from . import flat_instances, rapidjson
 from .errors import ServingError, invalid_argument, unimplemented
 from .number_text import DROPPED_BITS, HALFWAY, SCALAR_LIMIT, decimal_format, decimal_text, decimal_texts
 from .rapidjson import PrettyWriter, member_count, members, quote, string_bytes
+from .tensor_proto import NUMPY_MAX_DIMENSIONS
 
 # Error messages quote the request as pretty JSON, cut at this many bytes.
 MAX_JSON_DEBUG_STRING_BYTES = 256
@@ -282,19 +283,11 @@ def _dense_shape(value: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _max_numpy_dims() -> int:
-    for dims in (64, 32):  # numpy 2 holds 64 dimensions, numpy 1 32
-        with contextlib.suppress(ValueError):
-            np.empty((1,) * dims)
-            return dims
-    return 32
-
-
 # TensorFlow holds 254 dimensions (TensorShape::MaxDimensions); beyond them TF Serving's
 # Tensor::FromProto fails with "tensor parsing error: <alias>". The emulator's tensors are
-# numpy arrays, which hold fewer: a deeper JSON value gets the same answer here (a
-# deliberate difference from 65 to 254 dimensions, docs/emulator.md).
-MAX_TENSOR_DIMS = _max_numpy_dims()
+# numpy arrays, which hold fewer: from 65 to 254 dimensions it refuses as the gRPC side
+# does (a deliberate difference, docs/emulator.md).
+TF_MAX_DIMENSIONS = 254
 
 
 class _TooManyDimensions(Exception):
@@ -302,8 +295,8 @@ class _TooManyDimensions(Exception):
 
 
 def _check_rank(name: str, rank: int) -> None:
-    if rank > MAX_TENSOR_DIMS:
-        raise _TooManyDimensions(name)
+    if rank > NUMPY_MAX_DIMENSIONS:
+        raise _TooManyDimensions(name, rank)
 
 
 def _fill_tensor(value: object, level: int, dtype: int, shape: tuple[int, ...], out: list) -> int:
@@ -725,7 +718,13 @@ def _guard_depth(convert: Callable, *args: object) -> dict[str, np.ndarray]:
         # TF Serving recurses in C++ here; a document this deep is nothing it could serve.
         raise invalid_argument("JSON Value nesting is too deep to convert to a tensor") from None
     except _TooManyDimensions as error:
-        raise invalid_argument(f"tensor parsing error: {error.args[0]}") from None
+        name, rank = error.args
+        if rank > TF_MAX_DIMENSIONS:
+            raise invalid_argument(f"tensor parsing error: {name}") from None
+        raise invalid_argument(
+            f"Tensors of more than {NUMPY_MAX_DIMENSIONS} dimensions are not supported by this "
+            f"emulator (numpy's limit); the request has one of {rank}"
+        ) from None
 
 
 def _is_element_object(value: object) -> bool:

@@ -333,12 +333,18 @@ def run_container(state: Path) -> int:
             flag = f"{name}={host if host is not None else value}"
         flags.append(flag)
 
-    proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    proxy.add_generic_rpc_handlers(
-        (make_proxy(f"127.0.0.1:{inner_grpc_port}", mounts, state / "reloads.jsonl"),)
-    )
-    proxy.add_insecure_port(f"127.0.0.1:{grpc_host_port}")
-    proxy.start()
+    # A plaintext proxy cannot stand in front of a TLS port: with --ssl_config_file the
+    # emulator listens on the published port itself (no reload path translation then).
+    proxy = None
+    if any(flag.startswith("--ssl_config_file=") for flag in flags):
+        flags = [f"--port={grpc_host_port}" if flag.startswith("--port=") else flag for flag in flags]
+    else:
+        proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        proxy.add_generic_rpc_handlers(
+            (make_proxy(f"127.0.0.1:{inner_grpc_port}", mounts, state / "reloads.jsonl"),)
+        )
+        proxy.add_insecure_port(f"127.0.0.1:{grpc_host_port}")
+        proxy.start()
 
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     server = subprocess.Popen([sys.executable, "-m", "tfserving_emulator", *flags], env=env, cwd=REPO_ROOT)
@@ -355,7 +361,8 @@ def run_container(state: Path) -> int:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    proxy.stop(0)
+    if proxy is not None:
+        proxy.stop(0)
     return server.returncode or 0
 
 

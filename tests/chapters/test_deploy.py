@@ -230,11 +230,19 @@ def test_the_monitoring_config_reaches_the_server(k8s):
 
 def test_probes_ask_the_models_status_endpoint(k8s, settings):
     container = serving_container(k8s["Deployment"])
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {
             "path": f"/v1/models/{settings['MODEL_NAME']}",
             "port": "http",
         }, probe
+
+
+def test_liveness_is_the_native_grpc_health_probe(k8s):
+    container = serving_container(k8s["Deployment"])
+    # A name TF Serving marks SERVING (server.cc), on the container's gRPC port by number.
+    assert container["livenessProbe"]["grpc"] == {"port": CONTAINER_GRPC_PORT, "service": "PredictionService"}
+    assert "httpGet" not in container["livenessProbe"]
+    assert "--enable_grpc_healthcheck_service=true" in container["args"]
 
 
 def test_resources_and_thread_pools_match(k8s):

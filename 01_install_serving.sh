@@ -38,7 +38,8 @@ run its half_plus_two smoke test on http://localhost:\$REST_PORT.
 
 Environment (defaults in settings.env): SERVING_BACKEND=auto|docker|emulator,
 TF_SERVING_IMAGE, REST_PORT, GRPC_PORT (emulator), SMOKE_TEST_DIR, RUN_DIR,
-DOCKER_PLATFORM (e.g. linux/amd64 on arm64 machines), STARTUP_TIMEOUT (seconds, default 120).
+DOCKER_PLATFORM (e.g. linux/amd64 on arm64 machines), DOCKER_GPUS (e.g. all, with a -gpu image),
+STARTUP_TIMEOUT (seconds, default 120). Platforms: docs/platforms.md.
 EOF
 }
 
@@ -140,6 +141,7 @@ start_docker_server() {
     --mount "type=bind,source=$source,target=/models/$SMOKE_MODEL_NAME"
     -e "MODEL_NAME=$SMOKE_MODEL_NAME")
   while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_platform_args)
+  while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_gpu_args)
   cmd+=("$TF_SERVING_IMAGE")
   show_command "${cmd[@]}"
   STARTED_CONTAINER=$SMOKE_CONTAINER
@@ -225,9 +227,10 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
 
+  check_platform "$BACKEND" "$SMOKE_TEST_DIR"
+
   section "1. Install"
   if [[ $BACKEND == docker ]]; then
-    warn_if_arm64
     pull_image
   else
     check_emulator_installed

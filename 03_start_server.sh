@@ -45,7 +45,8 @@ usage: ./03_start_server.sh start [--config FILE] | stop | status | logs [-f] | 
 
 Environment (defaults in settings.env): MODEL_NAME, MODEL_BASE_DIR, GRPC_PORT, REST_PORT,
 SERVING_BACKEND=auto|docker|emulator, TF_SERVING_IMAGE, TF_SERVING_CONTAINER, RUN_DIR,
-DOCKER_PLATFORM (e.g. linux/amd64), STARTUP_TIMEOUT (seconds, default 120).
+DOCKER_PLATFORM (e.g. linux/amd64), DOCKER_GPUS (e.g. all, with a -gpu image),
+STARTUP_TIMEOUT (seconds, default 120). Platforms: docs/platforms.md.
 EOF
 }
 
@@ -64,6 +65,7 @@ docker_run_command() {
   # Without a config file, the image's entrypoint serves /models/$MODEL_NAME.
   [[ -n $CONFIG_FILE ]] || cmd+=(-e "MODEL_NAME=$MODEL_NAME")
   while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_platform_args)
+  while IFS= read -r arg; do cmd+=("$arg"); done < <(docker_gpu_args)
   cmd+=("$TF_SERVING_IMAGE")
   # Arguments after the image go to tensorflow_model_server; the paths are the container's.
   if [[ -n $CONFIG_FILE ]]; then
@@ -164,7 +166,7 @@ cmd_start() {
   plan=$(server_state plan ${2:+--config "$2"}) || exit 1
   eval "$plan"
   select_backend
-  [[ $BACKEND == docker ]] && warn_if_arm64
+  check_platform "$BACKEND" "$MOUNT_SOURCE"
 
   # Is a server up already (which, on which ports)? Else: are both ports free?
   running=$(server_state check-start --backend "$BACKEND" --mode "$SERVER_MODE" \

@@ -155,18 +155,50 @@ container_state() {
   run_python_module tutorial.server_backend container-state "$1"
 }
 
-# tensorflow/serving publishes linux/amd64 images only; on Apple Silicon or arm64 Linux
-# the pull fails ("no matching manifest") unless the platform is forced.
+# ---------------------------------------------------------------------------
+# Platforms: Apple Silicon, arm64 Linux, Windows (Git Bash, WSL 2), the GPU image.
+# docs/platforms.md explains every message printed here.
+# ---------------------------------------------------------------------------
+
+# The engine's "Operating System" from `docker info`: "Docker Desktop" for Docker Desktop
+# (macOS, Windows, Linux), the VM's or host's distribution otherwise; empty if it does not
+# answer. Bounded: `docker info` can hang while Docker Desktop is starting.
+docker_operating_system() {
+  run_with_timeout 20 docker info --format '{{.OperatingSystem}}' 2>/dev/null || true
+}
+
+# tensorflow/serving publishes linux/amd64 images only, so an arm64 machine runs them
+# emulated (DOCKER_PLATFORM=linux/amd64). The binary is built with AVX (its .bazelrc:
+# build:release --copt=-mavx): Rosetta has no AVX and TF Serving dies with "Illegal
+# instruction"; QEMU emulates AVX. Which of the two Docker Desktop uses is a setting the
+# CLI cannot read, so the message on a Mac always names it.
 warn_if_arm64() {
   local machine
   machine=$(uname -m)
   case $machine in
-    arm64 | aarch64)
-      if [[ -z ${DOCKER_PLATFORM:-} ]]; then
-        warn "this machine is $machine and $TF_SERVING_IMAGE has no official arm64 image; run with DOCKER_PLATFORM=linux/amd64 (emulated, slower) or SERVING_BACKEND=emulator"
-      fi
-      ;;
+    arm64 | aarch64) ;;
+    *) return 0 ;;
   esac
+  if [[ $(uname -s) == Darwin ]]; then
+    warn_apple_silicon "$machine"
+  elif [[ -z ${DOCKER_PLATFORM:-} ]]; then
+    warn "this machine is $machine and $TF_SERVING_IMAGE has no official arm64 image; run with DOCKER_PLATFORM=linux/amd64 after registering QEMU for amd64 (docker run --privileged --rm tonistiigi/binfmt --install amd64; emulated, slower) or SERVING_BACKEND=emulator"
+  fi
+}
+
+warn_apple_silicon() {
+  local machine=$1 engine rosetta
+  engine=$(docker_operating_system)
+  if [[ $engine == "Docker Desktop" ]]; then
+    rosetta='turn off "Use Rosetta for x86_64/amd64 emulation on Apple Silicon" in Docker Desktop (Settings > General) so it emulates with QEMU'
+  else
+    rosetta="have ${engine:-your Docker engine} emulate amd64 with QEMU, not Rosetta"
+  fi
+  if [[ -z ${DOCKER_PLATFORM:-} ]]; then
+    warn "this Mac is $machine (Apple Silicon) and $TF_SERVING_IMAGE is linux/amd64 only; run with DOCKER_PLATFORM=linux/amd64 and $rosetta (under Rosetta TF Serving stops with \"Illegal instruction\": it needs AVX), or run with SERVING_BACKEND=emulator"
+  else
+    warn "DOCKER_PLATFORM=$DOCKER_PLATFORM on Apple Silicon: $rosetta, or TF Serving stops with \"Illegal instruction\" (it needs AVX, which Rosetta lacks); or run with SERVING_BACKEND=emulator"
+  fi
 }
 
 # `--platform X` when DOCKER_PLATFORM is set; print one argument per line.
@@ -174,6 +206,74 @@ docker_platform_args() {
   if [[ -n ${DOCKER_PLATFORM:-} ]]; then
     printf '%s\n' --platform "$DOCKER_PLATFORM"
   fi
+}
+
+# `--gpus X` when DOCKER_GPUS is set (for `docker run` only; `docker pull` has no such
+# option). It needs a -gpu image and the NVIDIA Container Toolkit; see docs/platforms.md.
+docker_gpu_args() {
+  if [[ -n ${DOCKER_GPUS:-} ]]; then
+    printf '%s\n' --gpus "$DOCKER_GPUS"
+  fi
+}
+
+# A GPU setting that cannot take effect is said, never silently dropped.
+warn_about_gpu_settings() {
+  local backend=$1
+  if [[ -n ${DOCKER_GPUS:-} && $backend != docker ]]; then
+    warn "DOCKER_GPUS=$DOCKER_GPUS has no effect with the emulator, which runs models on the CPU; unset it, or use SERVING_BACKEND=docker"
+  elif [[ -n ${DOCKER_GPUS:-} && $TF_SERVING_IMAGE != *-gpu ]]; then
+    warn "DOCKER_GPUS=$DOCKER_GPUS with $TF_SERVING_IMAGE, a CPU build: it will not use the GPU; set TF_SERVING_IMAGE=$TF_SERVING_IMAGE-gpu"
+  elif [[ -z ${DOCKER_GPUS:-} && $backend == docker && $TF_SERVING_IMAGE == *-gpu ]]; then
+    warn "$TF_SERVING_IMAGE without DOCKER_GPUS sees no GPU and runs on the CPU; set DOCKER_GPUS=all"
+  fi
+}
+
+# Windows: Git Bash (MSYS/MINGW/Cygwin) talks to Docker Desktop with Windows paths;
+# WSL 2 (kernel release "5.15.167.4-microsoft-standard-WSL2"; WSL 1's is "4.4.0-19041-Microsoft")
+# reads /mnt/c through a bridge.
+windows_shell() {
+  case $(uname -s) in
+    MINGW* | MSYS* | CYGWIN*) printf '%s\n' git-bash ;;
+    *)
+      case $(uname -r) in
+        *-microsoft-standard*) printf '%s\n' wsl2 ;;
+        *-Microsoft) printf '%s\n' wsl1 ;;
+      esac
+      ;;
+  esac
+}
+
+# note_windows BACKEND FOLDER: what applies on Windows to a server that will read FOLDER.
+note_windows() {
+  local backend=$1 folder=$2
+  case $(windows_shell) in
+    git-bash)
+      [[ $backend == docker ]] &&
+        info "platform: Git Bash on Windows: docker runs with MSYS_NO_PATHCONV=1 and the mount source as $(docker_host_path "$folder") (a Windows path), for Docker Desktop"
+      ;;
+    wsl1)
+      [[ $backend == docker ]] &&
+        warn "this is WSL 1, which Docker Desktop does not serve; convert the distro in PowerShell (wsl --set-version <distro> 2) or run with SERVING_BACKEND=emulator"
+      ;;
+    wsl2) warn_if_windows_drive "$folder" ;;
+  esac
+  return 0
+}
+
+# From WSL 2, /mnt/<drive>/ is the Windows disk through a file-sharing bridge: every read
+# (the model load, the server's poll of the folder every second, Docker's bind mount)
+# crosses it. The Linux file system (~) is native speed.
+warn_if_windows_drive() {
+  local folder=$1 fix
+  case $folder in
+    /mnt/[a-zA-Z]/*) ;;
+    *) return 0 ;;
+  esac
+  case $REPO_ROOT in
+    /mnt/[a-zA-Z]/*) fix="put the tutorial in the Linux file system: cp -r \"$REPO_ROOT\" ~/ and run it from there" ;;
+    *) fix="copy it into the Linux file system (cp -r \"$folder\" ~/) and point the setting at the copy" ;;
+  esac
+  warn "$(display_path "$folder") is on the Windows drive /mnt/${folder:5:1}; from WSL 2 every file access crosses to Windows, slowly (the model load, the server's poll of the folder every second, Docker's mount); $fix"
 }
 
 # The host path for a Docker bind mount. Under Git Bash (MSYS) Docker Desktop wants the
@@ -190,6 +290,14 @@ docker_host_path() {
       ;;
   esac
   printf '%s\n' "$path"
+}
+
+# check_platform BACKEND FOLDER: every platform note and warning, before anything starts.
+check_platform() {
+  local backend=$1 folder=$2
+  [[ $backend == docker ]] && warn_if_arm64
+  warn_about_gpu_settings "$backend"
+  note_windows "$backend" "$folder"
 }
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ SETTINGS_FILE = REPO_ROOT / "settings.env"
 # Variables the scripts read besides settings.env's keys; a sandbox starts without them.
 EXTRA_VARIABLES = (
     "DOCKER_PLATFORM",
+    "DOCKER_GPUS",
     "STARTUP_TIMEOUT",
     "MODEL_CONFIG_POLL_SECONDS",
     "MSYS_NO_PATHCONV",

@@ -100,7 +100,8 @@ def test_arm64_warning_and_platform_override(sandbox: ScriptSandbox, smoke_model
     assert warned.returncode == 0, warned.stderr
     assert warned.stderr.splitlines() == [
         f"warning: this machine is {machine} and {IMAGE} has no official arm64 image; run with "
-        "DOCKER_PLATFORM=linux/amd64 (emulated, slower) or SERVING_BACKEND=emulator"
+        "DOCKER_PLATFORM=linux/amd64 after registering QEMU for amd64 (docker run --privileged --rm "
+        "tonistiigi/binfmt --install amd64; emulated, slower) or SERVING_BACKEND=emulator"
     ]
     forced = sandbox.run(
         "01_install_serving.sh", env={"FAKE_UNAME_M": machine, "DOCKER_PLATFORM": "linux/amd64"}

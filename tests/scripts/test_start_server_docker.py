@@ -253,7 +253,8 @@ def test_arm64_warns_about_the_image_platform(sandbox: ScriptSandbox):
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [
         f"warning: this machine is aarch64 and {IMAGE} has no official arm64 image; run with "
-        "DOCKER_PLATFORM=linux/amd64 (emulated, slower) or SERVING_BACKEND=emulator"
+        "DOCKER_PLATFORM=linux/amd64 after registering QEMU for amd64 (docker run --privileged --rm "
+        "tonistiigi/binfmt --install amd64; emulated, slower) or SERVING_BACKEND=emulator"
     ]
 
 

@@ -9,12 +9,17 @@ Knobs (environment variables):
     FAKE_DOCKER_INFO        ok (default) | fail (no daemon) | permission (socket not allowed)
     FAKE_DOCKER_CONTAINER   serve (default) | exit (dies at once) | never_ready (never listens)
     FAKE_DOCKER_PULL        ok (default) | fail
+    FAKE_DOCKER_ENGINE      linux (default: Docker Engine on the host) | desktop-mac (Docker
+                            Desktop on Apple Silicon) | desktop-wsl2 (Docker Desktop, WSL 2 backend):
+                            what `docker info` reports as Operating System, Architecture, kernel
+    FAKE_DOCKER_GPUS        ok (default) | none (no NVIDIA Container Toolkit: `run --gpus` fails)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -37,7 +42,28 @@ PERMISSION = (
     "dial unix /var/run/docker.sock: connect: permission denied"
 )
 # Options of `docker run` that take a value (the rest used by the scripts are flags).
-RUN_VALUE_OPTIONS = {"--name", "-p", "--publish", "--mount", "-e", "--env", "--platform", "-v"}
+RUN_VALUE_OPTIONS = {"--name", "-p", "--publish", "--mount", "-e", "--env", "--platform", "-v", "--gpus"}
+# What Docker prints for `run --gpus` when no NVIDIA runtime is registered.
+NO_GPU_DRIVER = (
+    'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].'
+)
+# `docker info`'s server fields per engine, as the real ones report them.
+ENGINES = {
+    "desktop-mac": {
+        "KernelVersion": "6.10.14-linuxkit",
+        "OperatingSystem": "Docker Desktop",
+        "OSType": "linux",
+        "Architecture": "aarch64",
+        "Name": "docker-desktop",
+    },
+    "desktop-wsl2": {
+        "KernelVersion": "5.15.167.4-microsoft-standard-WSL2",
+        "OperatingSystem": "Docker Desktop",
+        "OSType": "linux",
+        "Architecture": "x86_64",
+        "Name": "docker-desktop",
+    },
+}
 
 
 def state_dir() -> Path:
@@ -83,12 +109,41 @@ def remove_container(name: str) -> bool:
     return True
 
 
+def engine_fields() -> dict[str, str]:
+    engine = os.environ.get("FAKE_DOCKER_ENGINE", "linux")
+    if engine in ENGINES:
+        return ENGINES[engine]
+    machine = os.environ.get("FAKE_UNAME_M") or platform.machine()
+    return {
+        "KernelVersion": platform.release(),
+        "OperatingSystem": "Ubuntu 24.04.2 LTS",
+        "OSType": "linux",
+        "Architecture": {"arm64": "aarch64"}.get(machine, machine),
+        "Name": "fake-host",
+    }
+
+
 def cmd_info(args: list[str]) -> int:
+    fields = engine_fields()
+    if "--format" in args or "-f" in args:  # only the `{{.Field}}` templates the scripts use
+        template = args[args.index("--format" if "--format" in args else "-f") + 1]
+        problem = daemon_problem()
+        if problem:
+            return fail(problem)
+        print(
+            re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda match: fields.get(match.group(1), "<no value>"), template)
+        )
+        return 0
     print("Client:\n Version:    28.2.2\n Context:    default\n\nServer:")
     problem = daemon_problem()
     if problem:
         return fail(problem)
     print(" Server Version: 28.2.2")
+    print(f" Kernel Version: {fields['KernelVersion']}")
+    print(f" Operating System: {fields['OperatingSystem']}")
+    print(f" OSType: {fields['OSType']}")
+    print(f" Architecture: {fields['Architecture']}")
+    print(f" Name: {fields['Name']}")
     return 0
 
 
@@ -143,6 +198,8 @@ def cmd_run(args: list[str]) -> int:
                 f'docker: Error response from daemon: invalid mount config for type "bind": bind source path does not exist: {source}',
                 125,
             )
+    if options.get("--gpus") and os.environ.get("FAKE_DOCKER_GPUS", "ok") == "none":
+        return fail(NO_GPU_DRIVER, 125)
     name = (options.get("--name") or [uuid.uuid4().hex[:12]])[0]
     if load_container(name) is not None:
         return fail(

@@ -214,7 +214,7 @@ class SharedBatchScheduler:
                     queue, batch, wait = self._next_batch()
             try:
                 queue.process_batch(batch.tasks)
-            except Exception as error:  # noqa: BLE001 - a batch thread must never die
+            except Exception as error:  # a batch thread must never die
                 failure = ServingError("INTERNAL", f"batch processing failed: {error!r}")
                 for task in batch.tasks:
                     task.finish(None, failure)

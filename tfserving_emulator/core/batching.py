@@ -38,7 +38,9 @@ _MAX_PADDED_RANK = 6  # "like in tensorflow/core/kernels/pad_op.cc"
 
 
 class SessionTask(Task):
-    def __init__(self, size: int, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int | None):
+    def __init__(
+        self, size: int, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int | None
+    ):
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms and timeout_ms > 0 else None
         super().__init__(size, deadline)
         self.feeds = feeds
@@ -112,11 +114,15 @@ def input_batch_size(feeds: dict[str, np.ndarray]) -> int:
     size = None
     for value in feeds.values():
         if np.ndim(value) == 0:
-            raise ServingError("INVALID_ARGUMENT", "Batching Run() input tensors must have at least one dimension")
+            raise ServingError(
+                "INVALID_ARGUMENT", "Batching Run() input tensors must have at least one dimension"
+            )
         if size is None:
             size = value.shape[0]
         elif value.shape[0] != size:
-            raise ServingError("INVALID_ARGUMENT", "Batching Run() input tensors must have equal 0th-dimension size")
+            raise ServingError(
+                "INVALID_ARGUMENT", "Batching Run() input tensors must have equal 0th-dimension size"
+            )
     return size
 
 
@@ -130,7 +136,9 @@ def round_to_allowed_batch_size(allowed: Sequence[int], size: int) -> int:
 
 def pad_to(value: np.ndarray, max_dims: Sequence[int]) -> np.ndarray:
     """``AddPadding``: grow every dimension but the 0th to ``max_dims`` with the first element."""
-    widths = [(0, 0)] + [(0, max(0, big - have)) for have, big in zip(value.shape[1:], max_dims[1:], strict=True)]
+    widths = [(0, 0)] + [
+        (0, max(0, big - have)) for have, big in zip(value.shape[1:], max_dims[1:], strict=True)
+    ]
     if not any(after for _, after in widths):
         return value
     if not 1 <= value.ndim <= _MAX_PADDED_RANK:
@@ -140,7 +148,9 @@ def pad_to(value: np.ndarray, max_dims: Sequence[int]) -> np.ndarray:
     return np.pad(value, widths, mode="constant", constant_values=value.flat[0])
 
 
-def merge_inputs(names: Sequence[str], tasks: Sequence[SessionTask], options: QueueOptions, padding: int) -> dict:
+def merge_inputs(
+    names: Sequence[str], tasks: Sequence[SessionTask], options: QueueOptions, padding: int
+) -> dict:
     """``MergeInputTensors``: one array per input name, padded rows last."""
     merged = {}
     for name in names:
@@ -169,7 +179,9 @@ def merge_inputs(names: Sequence[str], tasks: Sequence[SessionTask], options: Qu
     return merged
 
 
-def split_outputs(fetches: Sequence[str], outputs: Sequence[np.ndarray], tasks: Sequence[SessionTask], padded: int):
+def split_outputs(
+    fetches: Sequence[str], outputs: Sequence[np.ndarray], tasks: Sequence[SessionTask], padded: int
+):
     """``SplitOutputTensors``: each task's rows of each output, in the task's fetch order."""
     total = sum(task.size for task in tasks) + padded
     bounds = np.cumsum([task.size for task in tasks])[:-1]
@@ -205,7 +217,9 @@ class BatchingSession:
         self._queues: dict[tuple, Queue] = {}
         self._lock = threading.Lock()
 
-    def run(self, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int | None = None) -> list:
+    def run(
+        self, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int | None = None
+    ) -> list:
         """``BatchingSession::Run``: enqueue, wait for the batch, return this run's rows."""
         size = input_batch_size(feeds)
         key = (tuple(sorted(feeds)), tuple(sorted(set(fetches))))
@@ -227,7 +241,9 @@ class BatchingSession:
                 queue = self._queues.get(key)
                 if queue is None:
                     split = split_task if self.options.enable_large_batch_splitting else None
-                    queue = self._scheduler.add_queue(self.options, lambda tasks: self._process(key, tasks), split)
+                    queue = self._scheduler.add_queue(
+                        self.options, lambda tasks: self._process(key, tasks), split
+                    )
                     self._queues[key] = queue
         return queue
 

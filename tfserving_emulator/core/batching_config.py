@@ -51,7 +51,9 @@ def _batching_parameters_class():
         "max_execution_batch_size": (9, "Int64Value"),
     }
     for name, (number, type_name) in wrapped.items():
-        message.field.add(name=name, number=number, type=11, label=1, type_name=f".google.protobuf.{type_name}")
+        message.field.add(
+            name=name, number=number, type=11, label=1, type_name=f".google.protobuf.{type_name}"
+        )
     message.field.add(name="allowed_batch_sizes", number=6, type=3, label=3)  # repeated int64
     message.field.add(name="pad_variable_length_inputs", number=7, type=8, label=1)  # bool
     pool = descriptor_pool.DescriptorPool()
@@ -59,7 +61,9 @@ def _batching_parameters_class():
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
     pool.Add(wrappers)
     pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 BatchingParameters = _batching_parameters_class()
@@ -204,7 +208,8 @@ def _checked_queue_options(options: QueueOptions) -> QueueOptions:
         raise ServingError("INVALID_ARGUMENT", "input_batch_size_limit must be positive; was 0")
     if options.batch_timeout_micros < 0:
         raise ServingError(
-            "INVALID_ARGUMENT", f"batch_timeout_micros must be non-negative; was {options.batch_timeout_micros}"
+            "INVALID_ARGUMENT",
+            f"batch_timeout_micros must be non-negative; was {options.batch_timeout_micros}",
         )
     if options.max_enqueued_batches == 0:
         raise ServingError("INVALID_ARGUMENT", "max_enqueued_batches must be positive; was 0")

@@ -192,7 +192,7 @@ warn_apple_silicon() {
   if [[ $engine == "Docker Desktop" ]]; then
     rosetta='turn off "Use Rosetta for x86_64/amd64 emulation on Apple Silicon" in Docker Desktop (Settings > General) so it emulates with QEMU'
   else
-    rosetta="have ${engine:-your Docker engine} emulate amd64 with QEMU, not Rosetta"
+    rosetta="have your Docker engine${engine:+ ($engine)} emulate amd64 with QEMU, not Rosetta"
   fi
   if [[ -z ${DOCKER_PLATFORM:-} ]]; then
     warn "this Mac is $machine (Apple Silicon) and $TF_SERVING_IMAGE is linux/amd64 only; run with DOCKER_PLATFORM=linux/amd64 and $rosetta (under Rosetta TF Serving stops with \"Illegal instruction\": it needs AVX), or run with SERVING_BACKEND=emulator"

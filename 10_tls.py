@@ -38,6 +38,11 @@ if __name__ == "__main__":
 # tutorial.certificates makes the CA and certificates with the cryptography package;
 # tutorial.own_server starts a server with extra flags (docker run, or the emulator).
 
+import os
+
+# gRPC's C core logs each failed handshake to stderr as well; the script prints them itself.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import grpc
 import requests
 import tensorflow as tf

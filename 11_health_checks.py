@@ -113,6 +113,12 @@ def sigterm_under_load(server: OwnServer) -> None:
         time.sleep(LOAD_SECONDS)
         load.mark()
         print(f"  $ {server.send_sigterm()}")
+        if server.backend == "docker":
+            # The first process of the official image is /usr/bin/tf_serving_entrypoint.sh, a
+            # bash script without exec; as PID 1 with no handler it ignores SIGTERM.
+            print(
+                "  (SIGTERM goes to the image's entrypoint shell, which ignores it; SIGKILL follows 5 s later)"
+            )
         server.wait_exit()
         time.sleep(AFTER_SECONDS)
     finally:

@@ -40,8 +40,11 @@ if __name__ == "__main__":
 
 import os
 
+from tutorial.quiet_tensorflow import import_tensorflow_quietly
+
 # gRPC's C core logs each failed handshake to stderr as well; the script prints them itself.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+import_tensorflow_quietly()  # without TensorFlow's start-up lines on stderr
 
 import grpc
 import requests

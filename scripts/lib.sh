@@ -216,14 +216,21 @@ docker_gpu_args() {
   fi
 }
 
-# A GPU setting that cannot take effect is said, never silently dropped.
+# A setting that cannot take effect is said, never silently dropped. The GPU checks
+# apply to the official images, whose GPU builds are the tags ending in -gpu.
 warn_about_gpu_settings() {
-  local backend=$1
-  if [[ -n ${DOCKER_GPUS:-} && $backend != docker ]]; then
-    warn "DOCKER_GPUS=$DOCKER_GPUS has no effect with the emulator, which runs models on the CPU; unset it, or use SERVING_BACKEND=docker"
-  elif [[ -n ${DOCKER_GPUS:-} && $TF_SERVING_IMAGE != *-gpu ]]; then
+  local backend=$1 name
+  if [[ $backend != docker ]]; then
+    for name in DOCKER_PLATFORM DOCKER_GPUS; do
+      [[ -z ${!name:-} ]] ||
+        warn "$name=${!name} is an option of docker run and has no effect with the emulator, which runs on this machine's CPU; unset it, or use SERVING_BACKEND=docker"
+    done
+    return 0
+  fi
+  [[ $TF_SERVING_IMAGE == tensorflow/serving:* ]] || return 0
+  if [[ -n ${DOCKER_GPUS:-} && $TF_SERVING_IMAGE != *-gpu ]]; then
     warn "DOCKER_GPUS=$DOCKER_GPUS with $TF_SERVING_IMAGE, a CPU build: it will not use the GPU; set TF_SERVING_IMAGE=$TF_SERVING_IMAGE-gpu"
-  elif [[ -z ${DOCKER_GPUS:-} && $backend == docker && $TF_SERVING_IMAGE == *-gpu ]]; then
+  elif [[ -z ${DOCKER_GPUS:-} && $TF_SERVING_IMAGE == *-gpu ]]; then
     warn "$TF_SERVING_IMAGE without DOCKER_GPUS sees no GPU and runs on the CPU; set DOCKER_GPUS=all"
   fi
 }

@@ -308,9 +308,17 @@ def test_the_gpu_image_without_gpus_is_said(box: ScriptSandbox):
     assert box.docker_calls("run") == [run_argv(box, image=GPU_IMAGE)]
 
 
-def test_gpus_with_the_emulator_is_said(box: ScriptSandbox):
-    result = box.lib("load_settings; check_platform emulator /tmp/models", env={"DOCKER_GPUS": "all"})
+def test_docker_only_settings_with_the_emulator_are_said(box: ScriptSandbox):
+    env = {"DOCKER_GPUS": "all", "DOCKER_PLATFORM": "linux/amd64"}
+    result = box.lib("load_settings; check_platform emulator /tmp/models", env=env)
     assert result.stderr.splitlines() == [
-        "warning: DOCKER_GPUS=all has no effect with the emulator, which runs models on the CPU; "
-        "unset it, or use SERVING_BACKEND=docker"
+        f"warning: {name}={value} is an option of docker run and has no effect with the emulator, which runs "
+        "on this machine's CPU; unset it, or use SERVING_BACKEND=docker"
+        for name, value in (("DOCKER_PLATFORM", "linux/amd64"), ("DOCKER_GPUS", "all"))
     ]
+
+
+def test_another_image_gets_its_gpus_without_a_guess_about_its_build(box: ScriptSandbox):
+    result = start(box, TF_SERVING_IMAGE="my-serving-build:1.0", DOCKER_GPUS="all")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert box.docker_calls("run") == [run_argv(box, "--gpus", "all", image="my-serving-build:1.0")]

@@ -49,7 +49,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tutorial.chapter_server import RPC_TIMEOUT_SECONDS, ChapterError, grpc_error_text, run_lesson, section
 from tutorial.own_server import OwnServer, ServerSpec
 from tutorial.settings import load_settings
-from tutorial.shutdown_load import IN_FLIGHT, ShutdownLoad
+from tutorial.shutdown_load import AFTER, IN_FLIGHT, ShutdownLoad
 
 # The names TF Serving marks SERVING (server.cc), and the full name a client might guess.
 HEALTH_NAMES = ("", "ModelService", "PredictionService", "tensorflow.serving.PredictionService")
@@ -127,10 +127,14 @@ def sigterm_under_load(server: OwnServer) -> None:
     print("\nWhat the clients saw:")
     for line in load.report():
         print(f"  {line}")
-    lost = sum(n for (phase, outcome), n in load.counts.items() if phase == IN_FLIGHT and outcome != "OK")
     if not any(outcome == "OK" for _, outcome in load.counts):
         raise ChapterError("no request succeeded before the signal; see the server log")
-    print(f"\n{lost} request(s) in flight at the signal failed: TF Serving does not drain on SIGTERM.")
+    failed = {
+        phase: sum(n for (p, o), n in load.counts.items() if p == phase and o != "OK")
+        for phase in (IN_FLIGHT, AFTER)
+    }
+    print(f"\nFailed: {failed[IN_FLIGHT]} in flight at the signal, {failed[AFTER]} sent after it.")
+    print("TF Serving does not drain: when it ends, the requests it holds end with it (UNAVAILABLE).")
 
 
 def health_lesson(settings) -> None:

@@ -24,7 +24,7 @@ import requests
 from tutorial.chapter_server import ChapterError
 from tutorial.ports import free_port
 from tutorial.server_backend import CONTAINER_GRPC_PORT, CONTAINER_REST_PORT, choose, docker_problem
-from tutorial.settings import REPO_ROOT, Settings, display_path, run_options
+from tutorial.settings import REPO_ROOT, Settings, caller_cwd, display_path, run_options
 
 # The model folder, where the image's entrypoint looks for $MODEL_NAME.
 CONTAINER_MODELS = "/models"
@@ -105,10 +105,13 @@ class OwnServer:
         return self.docker_command() if self.backend == "docker" else self.emulator_command()
 
     def shown_command(self) -> str:
+        """The command as the reader would type it from where they stand (short paths)."""
         words = self.command()
         if self.backend != "docker":
             words = ["python", *words[1:]]
-        return " ".join(display_path(word) if word.startswith("/") else word for word in words)
+        here = str(caller_cwd()).rstrip("/") + "/"
+        # Paths also sit inside words: --flag=/path, source=/path,target=...
+        return " ".join(word.replace(here, "") for word in words)
 
     # -- start and wait ----------------------------------------------------------------
 

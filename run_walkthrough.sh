@@ -53,12 +53,12 @@ system_python() {
   local candidate
   for candidate in python3 python; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null; then
+      "$candidate" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null; then
       command -v "$candidate"
       return 0
     fi
   done
-  die "no Python 3.9-3.13 found (TensorFlow needs one); install it from https://www.python.org/downloads/ and run ./run_walkthrough.sh again"
+  die "no Python 3.10-3.13 found (TensorFlow needs one); install it from https://www.python.org/downloads/ and run ./run_walkthrough.sh again"
 }
 
 ensure_venv() {

@@ -90,7 +90,7 @@ python_bin() {
   elif command -v python3 >/dev/null 2>&1; then
     command -v python3
   else
-    die "python3 was not found; install Python 3.9 or newer (https://www.python.org/downloads/) and run ./run_walkthrough.sh"
+    die "python3 was not found; install Python 3.10 to 3.13 (https://www.python.org/downloads/) and run ./run_walkthrough.sh"
   fi
 }
 

@@ -66,6 +66,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from tutorial import cli
 from tutorial.chapter_scripts import shown
 from tutorial.chapter_server import ChapterError, run_lesson, section
 from tutorial.export import existing_versions
@@ -211,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings()
     print(settings.describe())
-    return run_lesson(lambda: warm_up_lesson(settings, args))
+    try:
+        return run_lesson(lambda: warm_up_lesson(settings, args))
+    except KeyboardInterrupt:
+        # The server of the round under way was stopped on the way out (run_server's finally).
+        print("interrupted (Ctrl-C); the chapter's server was stopped", file=sys.stderr)
+        return cli.INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

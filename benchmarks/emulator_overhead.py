@@ -241,7 +241,7 @@ def build_echo_grpc_server(responses: dict[int, bytes], port: int):
     """A grpcio server configured like ``grpc_server.build_server``, answering canned bytes."""
     from concurrent import futures
 
-    from tfserving_emulator import grpc_server
+    from tfserving_emulator.grpc import server as grpc_server
 
     # The emulator's own numbers, read from its code rather than copied.
     max_workers = grpc_server.default_max_workers()
@@ -274,7 +274,7 @@ def build_echo_grpc_server(responses: dict[int, bytes], port: int):
 def run_echo_servers(grpc_responses, rest_responses, grpc_port, rest_port, ready, stop) -> None:
     """Child process: serve until ``stop`` is set; report "ok" or the error on ``ready``."""
     try:
-        from tfserving_emulator.rest_server import RestServer
+        from tfserving_emulator.rest.endpoints import RestServer
 
         grpc_echo = build_echo_grpc_server(grpc_responses, grpc_port)
         rest_echo = RestServer(EchoRestApi(rest_responses), "127.0.0.1", rest_port)

@@ -12,6 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # The environment must be set before TensorFlow loads, so this import comes last.
-from .server import run
+from .model_servers.server import run
 
 run()

@@ -54,7 +54,7 @@ def monitoring_config_class():
 
         return monitoring_config_pb2.MonitoringConfig
     except ImportError:
-        from tfserving_emulator.metrics import MonitoringConfig
+        from tfserving_emulator.model_servers.metrics import MonitoringConfig
 
         return MonitoringConfig
 

@@ -291,7 +291,7 @@ def test_metric_names_follow_the_exporters_renaming(dashboard):
 
 
 def test_monitoring_config_path_is_the_one_scraped():
-    from tfserving_emulator.metrics import MonitoringConfig
+    from tfserving_emulator.model_servers.metrics import MonitoringConfig
 
     config = text_format.Parse((DEPLOY / "monitoring.config").read_text(), MonitoringConfig())
     assert config.prometheus_config.path == METRICS_PATH

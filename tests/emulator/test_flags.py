@@ -15,9 +15,9 @@ import os
 import pytest
 from emulator_harness import run_emulator_to_exit
 
-from tfserving_emulator.errors import ServingError
-from tfserving_emulator.flags import FLAG_SPECS, NOT_EMULATED, not_emulated_lines, parse, usage
-from tfserving_emulator.server import _grpc_threads, _model_server_config
+from tfserving_emulator.model_servers.flags import FLAG_SPECS, NOT_EMULATED, not_emulated_lines, parse, usage
+from tfserving_emulator.model_servers.server import _grpc_threads, _model_server_config
+from tfserving_emulator.util.errors import ServingError
 
 FAILURE_EXIT = 255  # main() returns -1
 CPUS = len(os.sched_getaffinity(0))

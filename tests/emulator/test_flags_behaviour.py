@@ -22,14 +22,14 @@ from emulator_harness import install_version, model_config_text, run_emulator_to
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2, regression_pb2
 
-from tfserving_emulator import inference, saved_model
-from tfserving_emulator.core import CoreOptions, ServerCore
-from tfserving_emulator.errors import ServingError
-from tfserving_emulator.flags import parse
-from tfserving_emulator.grpc_server import parse_channel_arguments
-from tfserving_emulator.model_config import single_model_config
-from tfserving_emulator.server import session_config
-from tfserving_emulator.tensor_proto import encode_tensor_content, make_tensor_proto, to_ndarray
+from tfserving_emulator.core.model_config import single_model_config
+from tfserving_emulator.core.server_core import CoreOptions, ServerCore
+from tfserving_emulator.grpc.server import parse_channel_arguments
+from tfserving_emulator.grpc.tensor_proto import encode_tensor_content, make_tensor_proto, to_ndarray
+from tfserving_emulator.model_servers.flags import parse
+from tfserving_emulator.model_servers.server import session_config
+from tfserving_emulator.servables import inference, saved_model
+from tfserving_emulator.util.errors import ServingError
 
 FAILURE_EXIT = 255  # main() returns -1
 WARMUP_RECORDS = 2

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from tfserving_emulator import flat_instances
-from tfserving_emulator import json_tensor as jt
-from tfserving_emulator.errors import ServingError
+from tfserving_emulator.json import fast_arrays as jt_fast
+from tfserving_emulator.json import flat_instances
+from tfserving_emulator.json import predict_request as jt_predict
+from tfserving_emulator.json import tensor_values as jt_values
+from tfserving_emulator.util.errors import ServingError
 
 FLOAT, DOUBLE, INT32, INT64 = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64
 
@@ -28,8 +30,8 @@ def lookup(**dtypes: int):
 def general_path(body: bytes, **dtypes: int):
     """The request as the general path reads it (exact doubles), or the error it raises."""
     try:
-        doc = jt.parse_json(body)
-        return jt._fill_predict(doc, jt._OneLookup(lookup(**dtypes)), jt._Conversion(True, False))
+        doc = jt_values.parse_json(body)
+        return jt_predict._fill_predict(doc, jt_predict._OneLookup(lookup(**dtypes)), jt_fast._Conversion(True, False))
     except ServingError as error:
         return error.code, error.message
 
@@ -39,11 +41,11 @@ def flat_path(body: bytes, **dtypes: int):
     flat = flat_instances.parse(body)
     if flat is None:
         return None
-    return jt._fill_predict_from_flat(flat, jt._OneLookup(lookup(**dtypes)))
+    return jt_predict._fill_predict_from_flat(flat, jt_predict._OneLookup(lookup(**dtypes)))
 
 
 def assert_same_request(fast, general) -> None:
-    assert isinstance(general, jt.PredictRequestJson), general
+    assert isinstance(general, jt_predict.PredictRequestJson), general
     assert fast.signature_name == general.signature_name
     assert fast.row_format and general.row_format
     assert sorted(fast.inputs) == sorted(general.inputs)
@@ -160,16 +162,16 @@ def test_long_literals_on_a_float32_midpoint_are_left_to_the_exact_parser():
     body = json.dumps({"instances": [{"x": [midpoint]}] * 40}).encode()
     assert flat_instances.parse(body).long_literals
     assert flat_path(body, x=FLOAT) is None
-    request = jt.fill_predict_request(body, lookup(x=FLOAT))
+    request = jt_predict.fill_predict_request(body, lookup(x=FLOAT))
     assert_same_request(request, general_path(body, x=FLOAT))
 
 
 def test_the_general_path_is_skipped_only_for_bodies_worth_it(monkeypatch):
     calls = []
     monkeypatch.setattr(flat_instances, "parse", lambda body: calls.append(body))
-    jt.fill_predict_request(b'{"instances": [{"x": [1]}]}', lookup(x=FLOAT))
+    jt_predict.fill_predict_request(b'{"instances": [{"x": [1]}]}', lookup(x=FLOAT))
     assert calls == []
-    jt.fill_predict_request(tutorial_body(40), lookup(**BLOG))
+    jt_predict.fill_predict_request(tutorial_body(40), lookup(**BLOG))
     assert len(calls) == 1
 
 

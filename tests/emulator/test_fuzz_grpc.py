@@ -27,7 +27,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_parser import tensorflow_parse
 from tensorflow_serving.apis import predict_pb2
 
-from tfserving_emulator.tensor_dtypes import DTYPES as DTYPES_HELD
+from tfserving_emulator.util.dtypes import DTYPES as DTYPES_HELD
 
 T = types_pb2
 CASES = 2500

@@ -18,8 +18,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from tfserving_emulator import json_tensor as jt
-from tfserving_emulator.errors import ServingError, not_found
+from tfserving_emulator.json import example_request as jt_example
+from tfserving_emulator.json import fast_arrays as jt_fast
+from tfserving_emulator.json import predict_request as jt_predict
+from tfserving_emulator.json import response as jt_response
+from tfserving_emulator.json import tensor_values as jt_values
+from tfserving_emulator.util.errors import ServingError, not_found
 
 FLOAT, DOUBLE, INT32, INT64, STRING, BOOL = (
     types_pb2.DT_FLOAT,
@@ -43,9 +47,9 @@ def signature(**dtypes: int):
     return get_input_infos
 
 
-def fill(body: str | bytes, **dtypes: int) -> jt.PredictRequestJson:
+def fill(body: str | bytes, **dtypes: int) -> jt_predict.PredictRequestJson:
     body = body.encode() if isinstance(body, str) else body
-    return jt.fill_predict_request(body, signature(**dtypes))
+    return jt_predict.fill_predict_request(body, signature(**dtypes))
 
 
 def error(body: str | bytes, **dtypes: int) -> tuple[str, str]:
@@ -207,13 +211,13 @@ def test_lookup_comes_after_parsing_and_signature_checks():
     failing_lookup.calls = []
     for body in (b"", b"{", b"[1]", b'{"signature_name": 5}'):
         with pytest.raises(ServingError) as caught:
-            jt.fill_predict_request(body, failing_lookup)
+            jt_predict.fill_predict_request(body, failing_lookup)
         assert caught.value.code == "INVALID_ARGUMENT"
     assert failing_lookup.calls == []
 
     for body in (b'{"signature_name": "sig", "instances": "not a list"}', b'{"signature_name": "sig"}'):
         with pytest.raises(ServingError) as caught:
-            jt.fill_predict_request(body, failing_lookup)
+            jt_predict.fill_predict_request(body, failing_lookup)
         assert (caught.value.code, caught.value.message) == (
             "NOT_FOUND",
             "Servable not found for request: Latest(nope)",
@@ -223,12 +227,12 @@ def test_lookup_comes_after_parsing_and_signature_checks():
 
 def test_lookup_is_called_once_with_the_name_as_sent():
     lookup = signature(x=FLOAT)
-    request = jt.fill_predict_request(b'{"signature_name": "", "instances": [0.9948195629497427]}', lookup)
+    request = jt_predict.fill_predict_request(b'{"signature_name": "", "instances": [0.9948195629497427]}', lookup)
     assert request.signature_name == ""
     assert lookup.calls == [""]
     lookup = signature(x=FLOAT)
     with pytest.raises(ServingError):
-        jt.fill_predict_request(b'{"instances": [0.9948195629497427, "a"]}', lookup)
+        jt_predict.fill_predict_request(b'{"instances": [0.9948195629497427, "a"]}', lookup)
     assert lookup.calls == [""]
 
 
@@ -489,8 +493,8 @@ def test_float_inputs_take_rapidjsons_doubles():
 def test_nearly_parsed_float32_inputs_equal_the_exact_ones(values):
     body = json.dumps({"instances": [[v] for v in values]}).encode()
     request = fill(body, x=FLOAT)
-    exact = jt._fill_predict(
-        jt.parse_json(body), jt._OneLookup(signature(x=FLOAT)), jt._Conversion(True, False)
+    exact = jt_predict._fill_predict(
+        jt_values.parse_json(body), jt_predict._OneLookup(signature(x=FLOAT)), jt_fast._Conversion(True, False)
     )
     assert_tensor(request.inputs["x"], exact.inputs["x"])
 
@@ -509,17 +513,17 @@ numeric_leaves = st.one_of(
 )
 def test_one_numpy_call_gives_what_the_element_walk_gives(dtype, value):
     """The fast path may only answer when it agrees with TF Serving's walk."""
-    fast = jt._fast_array(value, dtype, jt._Conversion(may_hold_bools=True, nearly=False))
+    fast = jt_fast._fast_array(value, dtype, jt_fast._Conversion(may_hold_bools=True, nearly=False))
     if fast is None:
-        fast = jt._fast_array(value, dtype, jt._Conversion(may_hold_bools=False, nearly=False))
+        fast = jt_fast._fast_array(value, dtype, jt_fast._Conversion(may_hold_bools=False, nearly=False))
         if any(isinstance(leaf, bool) for leaf in _leaves(value)) and dtype != BOOL:
             return  # only called with may_hold_bools=False when the body has no true/false
     if fast is None:
         return
-    shape = jt._dense_shape(value)
+    shape = jt_values._dense_shape(value)
     values: list = []
-    jt._fill_tensor(value, 0, dtype, shape, values)
-    assert_tensor(fast, jt._values_to_array(values, shape, dtype))
+    jt_values._fill_tensor(value, 0, dtype, shape, values)
+    assert_tensor(fast, jt_values._values_to_array(values, shape, dtype))
 
 
 def _leaves(value):
@@ -535,24 +539,24 @@ def _leaves(value):
 
 def test_half_plus_two_layouts():
     y = np.array([2.5, 3.0, 4.5], dtype=np.float32)
-    assert jt.make_predict_response({"y": y}, True) == b'{\n    "predictions": [2.5, 3.0, 4.5\n    ]\n}'
+    assert jt_response.make_predict_response({"y": y}, True) == b'{\n    "predictions": [2.5, 3.0, 4.5\n    ]\n}'
     assert (
-        jt.make_predict_response({"y": y[:2].reshape(2, 1)}, True)
+        jt_response.make_predict_response({"y": y[:2].reshape(2, 1)}, True)
         == b'{\n    "predictions": [[2.5], [3.0]\n    ]\n}'
     )
     assert (
-        jt.make_predict_response({"y": y}, False)
+        jt_response.make_predict_response({"y": y}, False)
         == b'{\n    "outputs": [\n        2.5,\n        3.0,\n        4.5\n    ]\n}'
     )
-    assert jt.make_predict_response({"y": np.float32(2.5)}, False) == b'{\n    "outputs": 2.5\n}'
+    assert jt_response.make_predict_response({"y": np.float32(2.5)}, False) == b'{\n    "outputs": 2.5\n}'
 
 
 def test_single_tensor_response():
     tensor = np.array([[[1, 2], [3, 4], [5, 6]], [[7, 8], [9, 0], [1, 2]]], dtype=np.int32)
-    assert jt.make_predict_response({"int_tensor": tensor}, True) == (
+    assert jt_response.make_predict_response({"int_tensor": tensor}, True) == (
         b'{\n    "predictions": [[[1, 2], [3, 4], [5, 6]], [[7, 8], [9, 0], [1, 2]]\n    ]\n}'
     )
-    assert jt.make_predict_response({"int_tensor": tensor}, False) == (
+    assert jt_response.make_predict_response({"int_tensor": tensor}, False) == (
         b'{\n    "outputs": [\n        [\n            [\n                1,\n                2\n            ],\n'
         b"            [\n                3,\n                4\n            ],\n            [\n                5,\n"
         b"                6\n            ]\n        ],\n        [\n            [\n                7,\n"
@@ -563,13 +567,13 @@ def test_single_tensor_response():
 
 def test_bytes_response():
     tensor = strings(b"hello", b"world", b"tf", b"serving").reshape(2, 2)
-    assert jt.make_predict_response({"str_tensor_bytes": tensor}, True) == (
+    assert jt_response.make_predict_response({"str_tensor_bytes": tensor}, True) == (
         b'{\n    "predictions": [[{\n                "b64": "aGVsbG8="\n            }, {\n                "b64":'
         b' "d29ybGQ="\n            }], [{\n                "b64": "dGY="\n            }, {\n                "b64":'
         b' "c2VydmluZw=="\n            }]\n    ]\n}'
     )
     assert (
-        jt.make_predict_response({"s": strings(b'a"\n\x01\xff')}, True)
+        jt_response.make_predict_response({"s": strings(b'a"\n\x01\xff')}, True)
         == b'{\n    "predictions": ["a\\"\\n\\u0001\xff"\n    ]\n}'
     )
 
@@ -589,7 +593,7 @@ def test_bytes_response():
     ],
 )
 def test_write_decimal(values, dtype, texts):
-    response = jt.make_predict_response({"v": np.array(values, dtype=dtype)}, True)
+    response = jt_response.make_predict_response({"v": np.array(values, dtype=dtype)}, True)
     assert response == b'{\n    "predictions": [' + texts.encode() + b"\n    ]\n}"
 
 
@@ -601,7 +605,7 @@ def test_multiple_outputs():
         "double_scalar_tensor": np.array([8.0, 9.0]),
         "str_tensor_bytes": strings(b"hello", b"world", b"tf", b"serving").reshape(2, 2),
     }
-    assert jt.make_predict_response(outputs, True) == (
+    assert jt_response.make_predict_response(outputs, True) == (
         b'{\n    "predictions": [\n        {\n            "double_scalar_tensor": 8.0,\n'
         b'            "float_tensor": [1.0],\n            "int_tensor": [[1, 2], [3, 4], [5, 6]],\n'
         b'            "str_tensor": ["foo", "bar"],\n            "str_tensor_bytes": [{\n'
@@ -612,7 +616,7 @@ def test_multiple_outputs():
         b'                    "b64": "dGY="\n                }, {\n                    "b64": "c2VydmluZw=="\n'
         b"                }]\n        }\n    ]\n}"
     )
-    columnar = jt.make_predict_response(outputs, False)
+    columnar = jt_response.make_predict_response(outputs, False)
     assert columnar.startswith(
         b'{\n    "outputs": {\n        "double_scalar_tensor": [\n            8.0,\n            9.0\n        ],\n'
     )
@@ -628,11 +632,11 @@ def test_zero_batch_and_empty_dimensions():
         "str_tensor": np.empty((0, 1, 2), dtype=object),
         "float_tensor": np.empty((0, 3, 4), dtype=np.float32),
     }
-    assert jt.make_predict_response(outputs, True) == b'{\n    "predictions": []\n}'
+    assert jt_response.make_predict_response(outputs, True) == b'{\n    "predictions": []\n}'
     empty = np.empty((2, 0), dtype=np.int32)
-    assert jt.make_predict_response({"t": empty}, True) == b'{\n    "predictions": [[], []\n    ]\n}'
+    assert jt_response.make_predict_response({"t": empty}, True) == b'{\n    "predictions": [[], []\n    ]\n}'
     assert (
-        jt.make_predict_response({"t": empty}, False)
+        jt_response.make_predict_response({"t": empty}, False)
         == b'{\n    "outputs": [\n        [],\n        []\n    ]\n}'
     )
 
@@ -666,7 +670,7 @@ def test_zero_batch_and_empty_dimensions():
 )
 def test_response_errors(outputs, row_format, message):
     with pytest.raises(ServingError) as caught:
-        jt.make_predict_response(outputs, row_format)
+        jt_response.make_predict_response(outputs, row_format)
     assert (caught.value.code, caught.value.message) == ("INVALID_ARGUMENT", message)
 
 
@@ -679,7 +683,7 @@ def test_response_errors(outputs, row_format, message):
 def test_response_floats_read_back_exactly(values, width, row_format):
     values = values[: len(values) // width * width] or values[:1]
     array = np.array(values, dtype=np.float32).reshape(-1, width if len(values) % width == 0 else 1)
-    parsed = json.loads(jt.make_predict_response({"y": array}, row_format))
+    parsed = json.loads(jt_response.make_predict_response({"y": array}, row_format))
     back = np.array(parsed["predictions" if row_format else "outputs"], dtype=np.float32)
     np.testing.assert_array_equal(back, array)
     numbers = ~np.isnan(array)  # every NaN is written as the bare token NaN
@@ -690,7 +694,7 @@ def test_response_floats_read_back_exactly(values, width, row_format):
 
 
 def test_classify_request_without_context():
-    name, request_input = jt.fill_classify_regress_request(
+    name, request_input = jt_example.fill_classify_regress_request(
         b"""{"examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0], "age": 20},
                           {"names": ["baz"], "ratings": 6.0}]}""",
         "classify",
@@ -708,7 +712,7 @@ def test_classify_request_without_context():
 
 
 def test_regress_request_with_context_and_signature():
-    name, request_input = jt.fill_classify_regress_request(
+    name, request_input = jt_example.fill_classify_regress_request(
         b"""{"signature_name": "custom_signture",
              "context": {"query": "pizza", "location": ["sfo"]},
              "examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0, NaN, Infinity], "age": 20},
@@ -731,7 +735,7 @@ def test_regress_request_with_context_and_signature():
 
 def classify_error(body: str) -> str:
     with pytest.raises(ServingError) as caught:
-        jt.fill_classify_regress_request(body.encode(), "regress")
+        jt_example.fill_classify_regress_request(body.encode(), "regress")
     assert caught.value.code == "INVALID_ARGUMENT"
     return caught.value.message
 
@@ -801,7 +805,7 @@ def test_classify_and_regress_responses():
         classifications = result.classifications.add()
         for label, score in zip(("car", "bike", "bus"), scores, strict=True):
             classifications.classes.add(label=label, score=score)
-    assert jt.make_classify_response(result) == (
+    assert jt_response.make_classify_response(result) == (
         b'{\n    "results": [[["car", 0.2], ["bike", 0.7], ["bus", 0.1]],'
         b' [["car", 0.7], ["bike", 0.1], ["bus", 0.2]]\n    ]\n}'
     )
@@ -809,22 +813,22 @@ def test_classify_and_regress_responses():
     half_plus_two.classifications.add().classes.add(label="", score=3.0)
     half_plus_two.classifications.add().classes.add(label="", score=4.0)
     assert (
-        jt.make_classify_response(half_plus_two) == b'{\n    "results": [[["", 3.0]], [["", 4.0]]\n    ]\n}'
+        jt_response.make_classify_response(half_plus_two) == b'{\n    "results": [[["", 3.0]], [["", 4.0]]\n    ]\n}'
     )
 
     regression = regression_pb2.RegressionResult()
     for value in (0.2, 0.9, 1.0, math.inf, -math.inf, math.nan):
         regression.regressions.add(value=value)
     assert (
-        jt.make_regress_response(regression)
+        jt_response.make_regress_response(regression)
         == b'{\n    "results": [0.2, 0.9, 1.0, Infinity, -Infinity, NaN]\n}'
     )
 
 
 def test_empty_results():
     for make, result, name in (
-        (jt.make_classify_response, classification_pb2.ClassificationResult(), "ClassificationResults"),
-        (jt.make_regress_response, regression_pb2.RegressionResult(), "RegressionResults"),
+        (jt_response.make_classify_response, classification_pb2.ClassificationResult(), "ClassificationResults"),
+        (jt_response.make_regress_response, regression_pb2.RegressionResult(), "RegressionResults"),
     ):
         with pytest.raises(ServingError) as caught:
             make(result)
@@ -835,18 +839,18 @@ def test_empty_results():
 
 
 def test_error_body():
-    body = jt.make_error_body("Servable not found for request: Latest(half)")
+    body = jt_response.make_error_body("Servable not found for request: Latest(half)")
     assert body == b'{\n    "error": "Servable not found for request: Latest(half)"\n}'
     assert len(body) == 63
     assert (
-        jt.make_error_body('Bad key: "key"\n\tcafé')
+        jt_response.make_error_body('Bad key: "key"\n\tcafé')
         == b'{\n    "error": "Bad key: \\"key\\"\\n\\tcaf\xc3\xa9"\n}'
     )
 
 
 def test_error_body_keeps_raw_request_bytes():
     message = error(b'{"instances": [{"k\xff": 1.0}]}', x=FLOAT)[1]
-    assert jt.make_error_body(message).endswith(b'JSON object: does not have named input: k\xff"\n}')
+    assert jt_response.make_error_body(message).endswith(b'JSON object: does not have named input: k\xff"\n}')
 
 
 # -- quick paths for a few values ---------------------------------------------------------
@@ -882,15 +886,15 @@ def midpoint_neighbours(value: float) -> list[float]:
     st.booleans(),
 )
 def test_few_float32_values_checked_in_python_like_numpy(values, nearly):
-    conversion = jt._Conversion(may_hold_bools=False, nearly=nearly)
+    conversion = jt_fast._Conversion(may_hold_bools=False, nearly=nearly)
 
     def outcome(convert):
         try:
             array = convert()
-        except jt._ExactNumbersNeeded:
+        except jt_fast._ExactNumbersNeeded:
             return "exact numbers needed"
         return None if array is None else array.tobytes()
 
-    quick = outcome(lambda: jt._few_float32(values, conversion))
+    quick = outcome(lambda: jt_fast._few_float32(values, conversion))
     if quick is not None:
-        assert quick == outcome(lambda: jt._checked_array(np.array(values), FLOAT, conversion))
+        assert quick == outcome(lambda: jt_fast._checked_array(np.array(values), FLOAT, conversion))

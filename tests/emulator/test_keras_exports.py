@@ -25,8 +25,8 @@ from emulator_harness import model_config_text, model_status, serve
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from tfserving_emulator.errors import ServingError
-from tfserving_emulator.loader import LoadOptions, load_version
+from tfserving_emulator.core.loader import LoadOptions, load_version
+from tfserving_emulator.util.errors import ServingError
 
 LAYER = "half"
 MISSING_VARIABLE = (

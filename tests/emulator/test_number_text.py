@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfserving_emulator import number_text as nt
+from tfserving_emulator.json import number_text as nt
 
 
 def oracle_text(value: np.float32) -> str:

@@ -15,7 +15,7 @@ from emulator_harness import serve
 from tensorflow.python.profiler import profiler_client
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from tfserving_emulator import profiler_service as ps
+from tfserving_emulator.grpc import profiler_service as ps
 
 TIMEOUT = 60
 SERVICE = "/tensorflow.ProfilerService"

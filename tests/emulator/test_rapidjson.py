@@ -15,7 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfserving_emulator import rapidjson as rj
+from tfserving_emulator.json import rapidjson_document as rj_document
+from tfserving_emulator.json import rapidjson_fast as rj_fast
+from tfserving_emulator.json import rapidjson_numbers as rj_numbers
+from tfserving_emulator.json import rapidjson_reader as rj_reader
+from tfserving_emulator.json import rapidjson_writer as rj_writer
 
 
 def bits(value: float) -> str:
@@ -23,8 +27,8 @@ def bits(value: float) -> str:
 
 
 def parse_error(body: bytes) -> str:
-    with pytest.raises(rj.ParseError) as caught:
-        rj.parse(body)
+    with pytest.raises(rj_document.ParseError) as caught:
+        rj_reader.parse(body)
     return f"{caught.value.text} at offset: {caught.value.offset}"
 
 
@@ -75,26 +79,26 @@ def test_parse_errors_have_rapidjson_text_and_offset(body, expected):
 
 
 def test_trailing_bytes_after_the_document_are_ignored():
-    assert rj.parse(b'{"instances": [1]} junk') == {"instances": [1]}
-    assert rj.parse(b'{"a": 1}}]') == {"a": 1}
+    assert rj_reader.parse(b'{"instances": [1]} junk') == {"instances": [1]}
+    assert rj_reader.parse(b'{"a": 1}}]') == {"a": 1}
 
 
 def test_top_level_scalars_and_arrays_parse():
-    assert rj.parse(b"[1,2]") == [1, 2]
-    assert rj.parse(b" 7 ") == 7
-    assert rj.parse(b'"x"') == "x"
+    assert rj_reader.parse(b"[1,2]") == [1, 2]
+    assert rj_reader.parse(b" 7 ") == 7
+    assert rj_reader.parse(b'"x"') == "x"
 
 
 def test_byte_order_mark_bytes_are_skipped_one_by_one():
-    assert rj.parse(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
-    assert rj.parse(b'\xbb{"a": 1}') == {"a": 1}  # RapidJSON checks each byte separately
+    assert rj_reader.parse(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+    assert rj_reader.parse(b'\xbb{"a": 1}') == {"a": 1}  # RapidJSON checks each byte separately
 
 
 # -- numbers -------------------------------------------------------------------------------
 
 
 def test_integer_and_double_spellings_give_int_and_float():
-    doc = rj.parse(b'{"i": 2, "d": 2.0, "e": 1e2, "n": -0, "z": -0.0}')
+    doc = rj_reader.parse(b'{"i": 2, "d": 2.0, "e": 1e2, "n": -0, "z": -0.0}')
     assert [type(doc[k]) for k in "idenz"] == [int, float, float, int, float]
     assert doc["n"] == 0
     assert math.copysign(1.0, doc["z"]) == -1.0
@@ -108,7 +112,7 @@ def test_integer_and_double_spellings_give_int_and_float():
     ],
 )
 def test_integers_that_fit_uint64_or_int64_stay_integers(literal, expected):
-    value = rj.parse(b'{"v": ' + literal.encode() + b"}")["v"]
+    value = rj_reader.parse(b'{"v": ' + literal.encode() + b"}")["v"]
     assert type(value) is int
     assert value == expected
 
@@ -132,13 +136,13 @@ def test_integers_that_fit_uint64_or_int64_stay_integers(literal, expected):
     ],
 )
 def test_doubles_are_rapidjsons_own(literal, expected_bits):
-    value = rj.parse(b'{"v": ' + literal.encode() + b"}")["v"]
+    value = rj_reader.parse(b'{"v": ' + literal.encode() + b"}")["v"]
     assert type(value) is float
     assert bits(value) == expected_bits
 
 
 def test_nan_spellings():
-    doc = rj.parse(b'{"a": [NaN, -NaN, Infinity, -Infinity, Inf]}')
+    doc = rj_reader.parse(b'{"a": [NaN, -NaN, Infinity, -Infinity, Inf]}')
     assert math.isnan(doc["a"][0])
     assert math.isnan(doc["a"][1])
     assert doc["a"][2:] == [math.inf, -math.inf, math.inf]
@@ -146,35 +150,35 @@ def test_nan_spellings():
 
 def test_normal_precision_differs_from_correct_rounding_for_a_plain_repr():
     literal = "0.9948195629497427"
-    assert float(literal) != rj.parse(b'{"v": ' + literal.encode() + b"}")["v"]
-    assert bits(rj.parse(b'{"v": ' + literal.encode() + b"}")["v"]) == "3fefd58fd60948fb"
+    assert float(literal) != rj_reader.parse(b'{"v": ' + literal.encode() + b"}")["v"]
+    assert bits(rj_reader.parse(b'{"v": ' + literal.encode() + b"}")["v"]) == "3fefd58fd60948fb"
 
 
 def test_nearly_parse_flags_long_literals_and_keeps_correct_rounding():
     body = b'{"v": [0.9948195629497427, 2.5]}'
-    value, exact = rj.parse_nearly(body)
+    value, exact = rj_reader.parse_nearly(body)
     assert exact is False
     assert value["v"] == [0.9948195629497427, 2.5]
-    assert rj.parse_nearly(b'{"v": [0.25, 1e5]}') == ({"v": [0.25, 1e5]}, True)
+    assert rj_reader.parse_nearly(b'{"v": [0.25, 1e5]}') == ({"v": [0.25, 1e5]}, True)
 
 
 # -- strings and objects -------------------------------------------------------------------
 
 
 def test_strings_keep_rapidjsons_bytes():
-    doc = rj.parse(b'{"a": "\\u00e9\\ud83d\\ude00\\/", "b": "\\udc00", "c": "bad\xff", "d": "nul\\u0000"}')
-    assert rj.string_bytes(doc["a"]) == "é😀/".encode()
-    assert rj.string_bytes(doc["b"]) == b"\xed\xb0\x80"  # a lone low surrogate, encoded as is
-    assert rj.string_bytes(doc["c"]) == b"bad\xff"  # no UTF-8 validation
-    assert rj.string_bytes(doc["d"]) == b"nul\x00"
+    doc = rj_reader.parse(b'{"a": "\\u00e9\\ud83d\\ude00\\/", "b": "\\udc00", "c": "bad\xff", "d": "nul\\u0000"}')
+    assert rj_document.string_bytes(doc["a"]) == "é😀/".encode()
+    assert rj_document.string_bytes(doc["b"]) == b"\xed\xb0\x80"  # a lone low surrogate, encoded as is
+    assert rj_document.string_bytes(doc["c"]) == b"bad\xff"  # no UTF-8 validation
+    assert rj_document.string_bytes(doc["d"]) == b"nul\x00"
 
 
 def test_repeated_keys_keep_every_member_and_lookups_see_the_first():
-    doc = rj.parse(b'{"instances": [1], "x": 0, "instances": [2]}')
-    assert type(doc) is rj.JsonObject
+    doc = rj_reader.parse(b'{"instances": [1], "x": 0, "instances": [2]}')
+    assert type(doc) is rj_document.JsonObject
     assert doc["instances"] == [1]
-    assert list(rj.members(doc)) == [("instances", [1]), ("x", 0), ("instances", [2])]
-    assert rj.member_count(doc) == 3
+    assert list(rj_document.members(doc)) == [("instances", [1]), ("x", 0), ("instances", [2])]
+    assert rj_document.member_count(doc) == 3
 
 
 # -- writer --------------------------------------------------------------------------------
@@ -195,31 +199,31 @@ def test_repeated_keys_keep_every_member_and_lookups_see_the_first():
     ],
 )
 def test_format_double_is_rapidjson_dtoa(value, text):
-    assert rj.format_double(value) == text
+    assert rj_writer.format_double(value) == text
     assert float(text) == value
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_format_double_reads_back(value):
-    assert float(rj.format_double(value)) == value
+    assert float(rj_writer.format_double(value)) == value
 
 
 def test_quote_escapes_like_writer_string():
-    assert rj.quote('a"b\\c/d\x01\x1f\x7f\b\f\n\r\té') == '"a\\"b\\\\c/d\\u0001\\u001F\x7f\\b\\f\\n\\r\\té"'
+    assert rj_writer.quote('a"b\\c/d\x01\x1f\x7f\b\f\n\r\té') == '"a\\"b\\\\c/d\\u0001\\u001F\x7f\\b\\f\\n\\r\\té"'
 
 
 def test_pretty_writer_layout_with_single_line_arrays():
-    doc = rj.parse(b'{"a": [1, [2.5, "x"], {"b": null}], "c": {}, "d": []}')
-    writer = rj.PrettyWriter(single_line_arrays=True)
-    assert rj.write_value(writer, doc)
+    doc = rj_reader.parse(b'{"a": [1, [2.5, "x"], {"b": null}], "c": {}, "d": []}')
+    writer = rj_writer.PrettyWriter(single_line_arrays=True)
+    assert rj_writer.write_value(writer, doc)
     assert writer.text() == (
         '{\n    "a": [1, [2.5, "x"], {\n            "b": null\n        }],\n    "c": {},\n    "d": []\n}'
     )
 
 
 def test_pretty_writer_default_layout():
-    writer = rj.PrettyWriter()
-    rj.write_value(writer, {"a": [1, [True]], "b": "s"})
+    writer = rj_writer.PrettyWriter()
+    rj_writer.write_value(writer, {"a": [1, [True]], "b": "s"})
     assert (
         writer.text()
         == '{\n    "a": [\n        1,\n        [\n            true\n        ]\n    ],\n    "b": "s"\n}'
@@ -227,8 +231,8 @@ def test_pretty_writer_default_layout():
 
 
 def test_writer_stops_at_a_non_finite_double_after_its_separator():
-    writer = rj.PrettyWriter(single_line_arrays=True)
-    assert not rj.write_value(writer, rj.parse(b'{"instances":[1.0],"inputs":[1.0, NaN, 3]}'))
+    writer = rj_writer.PrettyWriter(single_line_arrays=True)
+    assert not rj_writer.write_value(writer, rj_reader.parse(b'{"instances":[1.0],"inputs":[1.0, NaN, 3]}'))
     assert writer.text() == '{\n    "instances": [1.0],\n    "inputs": [1.0, '
 
 
@@ -263,10 +267,10 @@ def kinds(value):
     if isinstance(value, int):
         return ("int", value)
     if isinstance(value, str):
-        return ("str", rj.string_bytes(value))
+        return ("str", rj_document.string_bytes(value))
     if isinstance(value, list):
         return [kinds(item) for item in value]
-    return [(kinds(key), kinds(member)) for key, member in rj.members(value)]
+    return [(kinds(key), kinds(member)) for key, member in rj_document.members(value)]
 
 
 def dumps(value) -> str:
@@ -287,10 +291,10 @@ def test_fast_path_equals_exact_parser(doc):
     def outcome(parser):
         try:
             return kinds(parser(body))
-        except rj.ParseError as err:
+        except rj_document.ParseError as err:
             return (err.text, err.offset)
 
-    assert outcome(rj.parse) == outcome(lambda b: rj._parse_exact(b, 0))
+    assert outcome(rj_reader.parse) == outcome(lambda b: rj_reader._parse_exact(b, 0))
 
 
 @settings(max_examples=300)
@@ -300,19 +304,19 @@ def test_vectorised_doubles_equal_the_scalar_parser(literals):
     valid = []
     for lit in literals:
         try:
-            rj.scan_number(lit.encode(), 0)
+            rj_numbers.scan_number(lit.encode(), 0)
             valid.append(lit)
-        except rj.ParseError:
+        except rj_document.ParseError:
             pass
     if valid:
-        expected = [bits(rj.scan_number(lit.encode(), 0)[0]) for lit in valid]
-        assert [bits(v) for v in rj._doubles_like_rapidjson(valid)] == expected
+        expected = [bits(rj_numbers.scan_number(lit.encode(), 0)[0]) for lit in valid]
+        assert [bits(v) for v in rj_numbers._doubles_like_rapidjson(valid)] == expected
 
 
 # -- the orjson first try ------------------------------------------------------------------
 
 
-needs_orjson = pytest.mark.skipif(rj.orjson is None, reason="orjson is not installed")
+needs_orjson = pytest.mark.skipif(rj_fast.orjson is None, reason="orjson is not installed")
 
 
 def compact(value) -> str:
@@ -338,24 +342,24 @@ def compact(value) -> str:
     ],
 )
 def test_orjson_is_not_trusted_where_it_could_differ(body):
-    assert rj._parse_canonical(body, 0) is None
+    assert rj_fast._parse_canonical(body, 0) is None
 
 
 @needs_orjson
 def test_orjson_is_trusted_for_plain_documents():
     body = b'{"signature_name": "your_prediction", "instances": [{"x": [-1.0], "y": [0.5, 2]}]}'
-    assert rj._parse_canonical(body, 0) == json.loads(body)
+    assert rj_fast._parse_canonical(body, 0) == json.loads(body)
 
 
 def test_nearly_parse_refuses_a_zero_with_a_too_big_exponent():
-    with pytest.raises(rj.ParseError) as err:
-        rj.parse_nearly(b'{"v": [0.9948195629497427, 0e999]}')
-    assert (err.value.text, err.value.offset) == (rj.NUMBER_TOO_BIG, 27)
+    with pytest.raises(rj_document.ParseError) as err:
+        rj_reader.parse_nearly(b'{"v": [0.9948195629497427, 0e999]}')
+    assert (err.value.text, err.value.offset) == (rj_document.NUMBER_TOO_BIG, 27)
 
 
 def test_repeated_keys_in_a_compact_body_keep_the_first_value():
-    doc, exact = rj.parse_nearly(b'{"instances":[1],"instances":[2]}')
-    assert (type(doc), doc["instances"], rj.member_count(doc), exact) == (rj.JsonObject, [1], 2, True)
+    doc, exact = rj_reader.parse_nearly(b'{"instances":[1],"instances":[2]}')
+    assert (type(doc), doc["instances"], rj_document.member_count(doc), exact) == (rj_document.JsonObject, [1], 2, True)
 
 
 def nearly_kinds(value, doubles: list[float]):
@@ -367,7 +371,7 @@ def nearly_kinds(value, doubles: list[float]):
     if isinstance(value, list):
         return [nearly_kinds(item, doubles) for item in value]
     if isinstance(value, dict):
-        return [(kinds(key), nearly_kinds(member, doubles)) for key, member in rj.members(value)]
+        return [(kinds(key), nearly_kinds(member, doubles)) for key, member in rj_document.members(value)]
     return kinds(value)
 
 
@@ -387,13 +391,13 @@ def test_nearly_parse_equals_exact_parser(members, spaced):
     body = ("{" + ",".join(f"{json.dumps(k)}:{write(v)}" for k, v in members) + "}").encode()
 
     try:
-        value, exact = rj.parse_nearly(body)
-    except rj.ParseError as err:
-        with pytest.raises(rj.ParseError) as exact_err:
-            rj._parse_exact(body, 0)
+        value, exact = rj_reader.parse_nearly(body)
+    except rj_document.ParseError as err:
+        with pytest.raises(rj_document.ParseError) as exact_err:
+            rj_reader._parse_exact(body, 0)
         assert (exact_err.value.text, exact_err.value.offset) == (err.text, err.offset)
         return
-    expected = rj._parse_exact(body, 0)
+    expected = rj_reader._parse_exact(body, 0)
     if exact:
         assert kinds(value) == kinds(expected)
     else:

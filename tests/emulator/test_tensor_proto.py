@@ -14,9 +14,9 @@ import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_parser import tensorflow_parse
 
-from tfserving_emulator import tensor_proto
-from tfserving_emulator.errors import ServingError
-from tfserving_emulator.tensor_proto import TensorParseError, encode_tensor, to_ndarray
+from tfserving_emulator.grpc import tensor_proto
+from tfserving_emulator.grpc.tensor_proto import TensorParseError, encode_tensor, to_ndarray
+from tfserving_emulator.util.errors import ServingError
 
 T = types_pb2
 

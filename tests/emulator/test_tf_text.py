@@ -56,7 +56,7 @@ def test_the_export_needs_an_op_tensorflow_alone_lacks(tokenizer_dir):
     """In a fresh process (no tensorflow_text imported) the graph's only unknown op is TF Text's."""
     script = (
         "import sys; from tensorflow.core.protobuf import saved_model_pb2\n"
-        "from tfserving_emulator.custom_ops import unknown_op_types\n"
+        "from tfserving_emulator.servables.custom_ops import unknown_op_types\n"
         "model = saved_model_pb2.SavedModel.FromString(open(sys.argv[1], 'rb').read())\n"
         "print(sorted(unknown_op_types(model)))\n"
     )

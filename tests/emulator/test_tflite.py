@@ -234,8 +234,8 @@ def test_upstream_rest_predict(upstream):
 
 
 def test_a_file_that_is_not_tflite_is_refused(tmp_path):
-    from tfserving_emulator.errors import ServingError
-    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.util.errors import ServingError
 
     (tmp_path / "model.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(ServingError) as caught:
@@ -249,8 +249,8 @@ def test_a_file_that_is_not_tflite_is_refused(tmp_path):
 def test_every_interpreter_of_the_pool_answers(tmp_path):
     import numpy as np
 
-    from tfserving_emulator.loader import LoadOptions, load_version
-    from tfserving_emulator.tflite_model import TfLiteModel
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.servables.tflite_model import TfLiteModel
 
     write_converted_half_plus_two(tmp_path / "1")
     model = load_version(
@@ -271,9 +271,9 @@ def test_every_interpreter_of_the_pool_answers(tmp_path):
 def test_a_dtype_other_than_the_signatures_is_refused(tmp_path):
     import numpy as np
 
-    from tfserving_emulator import inference
-    from tfserving_emulator.errors import ServingError
-    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.servables import inference
+    from tfserving_emulator.util.errors import ServingError
 
     write_converted_half_plus_two(tmp_path / "1")
     model = load_version(
@@ -289,8 +289,8 @@ def test_a_dtype_other_than_the_signatures_is_refused(tmp_path):
 
 
 def test_with_the_flag_a_directory_without_either_model_is_not_found(tmp_path):
-    from tfserving_emulator.errors import ServingError
-    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.util.errors import ServingError
 
     with pytest.raises(ServingError) as caught:
         load_version("m", 1, str(tmp_path), LoadOptions(prefer_tflite_model=True))
@@ -302,8 +302,8 @@ def test_with_the_flag_a_directory_without_either_model_is_not_found(tmp_path):
 
 
 def test_a_session_bundle_is_refused(tmp_path):
-    from tfserving_emulator.errors import ServingError
-    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.util.errors import ServingError
 
     (tmp_path / "export.meta").write_bytes(b"")
     with pytest.raises(ServingError) as caught:
@@ -316,8 +316,8 @@ def test_a_session_bundle_is_refused(tmp_path):
 
 def test_a_parse_example_model_says_why_it_does_not_load():
     """TF Serving registers TF Lite's ParseExample kernel; tf.lite.Interpreter has none (a known gap)."""
-    from tfserving_emulator.errors import ServingError
-    from tfserving_emulator.loader import LoadOptions, load_version
+    from tfserving_emulator.core.loader import LoadOptions, load_version
+    from tfserving_emulator.util.errors import ServingError
 
     version = UPSTREAM_TESTDATA / "parse_example_tflite" / "00000123"
     if not version.is_dir():

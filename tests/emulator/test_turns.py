@@ -1,4 +1,4 @@
-"""Requests take turns for their Python work (tfserving_emulator/turns.py): inference
+"""Requests take turns for their Python work (tfserving_emulator/core/turns.py): inference
 waits for the request before it, status and metadata never wait, and a long model run
 hands the turn over while it runs."""
 
@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from tfserving_emulator import saved_model, turns
-from tfserving_emulator.core import CoreOptions, ServerCore
-from tfserving_emulator.metrics import Metrics
-from tfserving_emulator.model_config import single_model_config
-from tfserving_emulator.rest_server import RestApi
+from tfserving_emulator.core import turns
+from tfserving_emulator.core.model_config import single_model_config
+from tfserving_emulator.core.server_core import CoreOptions, ServerCore
+from tfserving_emulator.model_servers.metrics import Metrics
+from tfserving_emulator.rest.endpoints import RestApi
+from tfserving_emulator.servables import saved_model
 
 PREDICT = "/v1/models/half_plus_two:predict"
 BODY = b'{"instances": [1.0, 2.0, 5.0]}'

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..errors import ServingError
+from ..util.errors import ServingError
 from .batching_config import QueueOptions, SchedulerOptions
 
 

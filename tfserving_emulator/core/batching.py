@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import ServingError
+from ..util.errors import ServingError
 from .batch_scheduler import Queue, SharedBatchScheduler, Task
 from .batching_config import QueueOptions
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 
-from ..errors import ServingError
+from ..util.errors import ServingError
 
 # server.cc, --enable_batching without --batching_parameters_file.
 SERVER_THREAD_POOL_NAME = "model_server_batch_threads"

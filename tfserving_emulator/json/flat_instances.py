@@ -21,7 +21,7 @@ does not fit) gets ``None`` and goes to the general parser, which also words eve
 So this path never decides an error and never answers differently: when it answers, the
 body is valid JSON and the rows are what the general path reads, number literals aside.
 For those it reports ``long_literals``: whether any literal is one RapidJSON may read a
-few ulps differently from a correctly rounded parser (see ``rapidjson.parse_nearly``);
+few ulps differently from a correctly rounded parser (see ``rapidjson_reader.parse_nearly``);
 the caller decides what that allows.
 """
 

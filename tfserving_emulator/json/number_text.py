@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .rapidjson import POW10_ARRAY
+from .rapidjson_numbers import POW10_ARRAY
 
 # Up to this many values, per-value Python beats numpy's fixed cost per call.
 SCALAR_LIMIT = 64

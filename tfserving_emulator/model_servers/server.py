@@ -14,8 +14,9 @@ import signal
 import sys
 import threading
 
-from . import TF_SERVING_VERSION, log
-from .errors import ServingError
+from .. import TF_SERVING_VERSION
+from ..util import log
+from ..util.errors import ServingError
 from .flags import Flags, not_emulated_lines, parse, usage
 
 # TensorFlow is imported only once the flags are valid: a typo or --help should not
@@ -35,7 +36,7 @@ def _fail(error: ServingError) -> int:
 
 def _model_server_config(flags: Flags):
     """``Server::BuildAndStart`` up to ``ServerCore::Create``: its checks, in its order."""
-    from .model_config import read_config_file, single_model_config
+    from ..core.model_config import read_config_file, single_model_config
 
     if flags.port == 0 and not flags.grpc_socket_path:
         raise ServingError(
@@ -62,7 +63,7 @@ def _model_server_config(flags: Flags):
         )
         config = single_model_config(flags.model_name, flags.model_base_path)
     if not flags.platform_config_file:  # these options belong to the TensorFlow platform
-        from .saved_model import configure_sessions
+        from ..servables.saved_model import configure_sessions
 
         configure_sessions(session_config(flags))
     return config
@@ -153,7 +154,7 @@ def _read_command_line(argv: list[str]) -> Flags | int:
 
 def _watch_config_file(core, flags: Flags, stop: threading.Event) -> None:
     """``--model_config_file_poll_wait_seconds``: re-read the file and apply changes."""
-    from .model_config import read_config_file
+    from ..core.model_config import read_config_file
 
     while not stop.wait(flags.model_config_file_poll_wait_seconds):
         try:
@@ -182,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(flags, int):
         return flags
 
-    from . import inference
-    from .core import CoreOptions, ServerCore
-    from .grpc_server import Services, build_server, parse_channel_arguments
+    from ..core.server_core import CoreOptions, ServerCore
+    from ..core.warmup import warm_up
+    from ..grpc.server import Services, build_server, parse_channel_arguments
+    from ..servables import inference
     from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
-    from .warmup import warm_up
 
     stop = threading.Event()
 
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 "Skipped exporting HTTP/REST API.",
             )
         else:
-            from .rest_server import RestApi, RestServer  # REST is off unless --rest_api_port is set
+            from ..rest.endpoints import RestApi, RestServer  # REST is off unless --rest_api_port is set
 
             api = RestApi(core, metrics, flags.rest_api_timeout_in_ms, prometheus_path)
             try:

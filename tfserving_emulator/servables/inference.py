@@ -23,9 +23,10 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from .errors import ServingError, failed_precondition, invalid_argument, unimplemented
+from ..grpc.tensor_proto import TensorParseError, dtype_of, to_ndarray
+from ..util.dtypes import dtype_name, dtype_string
+from ..util.errors import ServingError, failed_precondition, invalid_argument, unimplemented
 from .saved_model import LoadedModel
-from .tensor_proto import TensorParseError, dtype_name, dtype_of, to_ndarray
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -179,13 +180,8 @@ def _check_dtype(index: int, expected: int, actual: int) -> None:
     """The session's own feed check (``DirectSession``), worded as TF Serving returns it."""
     if expected not in (actual, types_pb2.DT_INVALID):
         raise invalid_argument(
-            f"Expects arg[{index}] to be {tf_type_string(expected)} but {tf_type_string(actual)} is provided"
+            f"Expects arg[{index}] to be {dtype_string(expected)} but {dtype_string(actual)} is provided"
         )
-
-
-def tf_type_string(dtype: int) -> str:
-    """``DataTypeString``: ``DT_FLOAT`` -> ``float``."""
-    return types_pb2.DataType.Name(dtype)[3:].lower()
 
 
 def _verify_inputs_size(signature: SignatureDef, inputs: Mapping[str, Any]) -> None:

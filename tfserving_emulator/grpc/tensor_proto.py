@@ -29,8 +29,8 @@ import os
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from .errors import invalid_argument
-from .tensor_dtypes import DTYPES, NUMPY_TO_DTYPE, OPAQUE, TENSORFLOW_DTYPES, DType, dtype_name, storage
+from ..util.dtypes import DTYPES, NUMPY_TO_DTYPE, OPAQUE, TENSORFLOW_DTYPES, DType, dtype_name, storage
+from ..util.errors import invalid_argument
 
 # TensorShape::MaxDimensions() (tensor_shape.h).
 MAX_DIMENSIONS = 254

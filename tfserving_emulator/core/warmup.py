@@ -15,10 +15,10 @@ import os
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from . import inference
-from .errors import ServingError, invalid_argument
-from .saved_model import LoadedModel
-from .tensor_proto import to_ndarray
+from ..grpc.tensor_proto import to_ndarray
+from ..servables import inference
+from ..servables.saved_model import LoadedModel
+from ..util.errors import ServingError, invalid_argument
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000  # kMaxNumWarmupRequests

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable
 from concurrent import futures
 
@@ -26,27 +25,17 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from . import inference, log, profiler_service, turns
-from .core import ServerCore
-from .errors import ServingError, invalid_argument
-from .metrics import GRPC_COUNTED_APIS, Metrics
-from .saved_model import LoadedModel
+from ..core.server_core import ServerCore
+from ..model_servers.dispatch import Dispatch
+from ..model_servers.metrics import GRPC_COUNTED_APIS, Metrics
+from ..servables import inference
+from ..util import log
+from ..util.errors import ServingError, invalid_argument
+from . import profiler_service
 from .tensor_proto import encode_model_spec, encode_predict_response, to_ndarray
 
 INT32_MAX = 2**31 - 1
 _WHERE = "tensorflow_serving/model_servers/server.cc"
-
-
-def servable_for_spec(core: ServerCore, spec) -> LoadedModel:
-    """``ServerCore::ServableRequestFromModelSpec`` followed by the manager lookup."""
-    if not spec.name:
-        raise invalid_argument("ModelSpec has no name specified.")
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version":
-        return core.get_servable(spec.name, version=spec.version.value)
-    if choice == "version_label":
-        return core.get_servable(spec.name, label=spec.version_label)
-    return core.get_servable(spec.name)
 
 
 def _require_model_spec(request) -> None:
@@ -54,10 +43,16 @@ def _require_model_spec(request) -> None:
         raise invalid_argument("Missing ModelSpec")
 
 
-def _deadline_check(context: grpc.ServicerContext) -> None:
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")
+def _spec_choice(spec) -> tuple[int | None, str | None]:
+    """``ServerCore::ServableRequestFromModelSpec``: the version or label a spec names."""
+    if not spec.name:
+        raise invalid_argument("ModelSpec has no name specified.")
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None
 
 
 def _set_model_spec(target, name: str, version: int, signature_name: str | None) -> None:
@@ -68,46 +63,45 @@ def _set_model_spec(target, name: str, version: int, signature_name: str | None)
 
 
 class Services:
+    """Decode each gRPC request, hand it to the dispatch layer, encode the answer."""
+
     def __init__(self, core: ServerCore, metrics: Metrics, as_tensor_content: bool = False):
         self.core = core
-        self.metrics = metrics
+        self.dispatch = Dispatch(core, metrics)
         # --enable_serialization_as_tensor_content: Predict outputs as AsProtoTensorContent.
         self.as_tensor_content = as_tensor_content
 
-    # Each handler runs its body through _call, which turns ServingError into a gRPC status.
-    def _call(self, api: str, request, context, body: Callable):
-        start = time.perf_counter()
+    def _call(self, api: str, request, context, body: Callable, takes_turn: bool = False):
+        """Run one handler through the dispatch layer; a ServingError becomes a gRPC status."""
         model_name = getattr(getattr(request, "model_spec", None), "name", "")
-        status = "UNKNOWN"
         try:
-            response = body(request, context)
-            status = "OK"
-            return response
+            return self.dispatch.request(
+                "GRPC",
+                api,
+                model_name,
+                lambda: body(request, context),
+                takes_turn=takes_turn,
+                counted=api in GRPC_COUNTED_APIS,
+            )
         except ServingError as error:
-            status = error.code
             context.abort(error.grpc_code, error.grpc_message)
         except Exception as error:  # a bug here must still answer, not hang the client
-            status = "INTERNAL"
-            log.error("tfserving_emulator/grpc_server.py", f"{api} failed: {error!r}")
+            log.error("tfserving_emulator/grpc/server.py", f"{api} failed: {error!r}")
             context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-        finally:
-            if api in GRPC_COUNTED_APIS:
-                self.metrics.record_request(
-                    model_name, api, "GRPC", status, (time.perf_counter() - start) * 1e6
-                )
+
+    def _servable(self, spec, context):
+        version, label = _spec_choice(spec)
+        return self.dispatch.servable(spec.name, version, label, context.time_remaining)
 
     # -- PredictionService -------------------------------------------------------------------
 
     def predict(self, request: predict_pb2.PredictRequest, context) -> bytes:
         _require_model_spec(request)
         spec = request.model_spec
-        with servable_for_spec(self.core, spec) as model:
-            _deadline_check(context)
-            start = time.perf_counter()
-            signature, outputs = inference.predict(
-                model, spec.signature_name, request.inputs, request.output_filter, to_array=to_ndarray
+        with self._servable(spec, context) as model:
+            signature, outputs = self.dispatch.predict(
+                model, spec.name, spec.signature_name, request.inputs, request.output_filter, to_ndarray
             )
-            self.metrics.record_runtime(spec.name, "Predict", (time.perf_counter() - start) * 1e6)
             return encode_predict_response(
                 outputs, encode_model_spec(spec.name, model.version, signature), self.as_tensor_content
             )
@@ -116,8 +110,7 @@ class Services:
         """Classify and Regress: the same steps around a different head."""
         _require_model_spec(request)
         spec = request.model_spec
-        with servable_for_spec(self.core, spec) as model:
-            _deadline_check(context)
+        with self._servable(spec, context) as model:
             signature, result = run(model, spec.signature_name, request.input)
             response = response_type(result=result)
             _set_model_spec(response.model_spec, spec.name, model.version, signature)
@@ -125,20 +118,19 @@ class Services:
 
     def classify(self, request: classification_pb2.ClassificationRequest, context):
         return self._examples_call(
-            request, context, inference.classify, classification_pb2.ClassificationResponse
+            request, context, self.dispatch.classify, classification_pb2.ClassificationResponse
         )
 
     def regress(self, request: regression_pb2.RegressionRequest, context):
-        return self._examples_call(request, context, inference.regress, regression_pb2.RegressionResponse)
+        return self._examples_call(request, context, self.dispatch.regress, regression_pb2.RegressionResponse)
 
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest, context):
         if not request.tasks:
             raise invalid_argument("Found ModelSpec with an empty model name.")
         spec = request.tasks[0].model_spec
-        with servable_for_spec(self.core, spec) as model:
-            _deadline_check(context)
+        with self._servable(spec, context) as model:
             response = inference_pb2.MultiInferenceResponse()
-            for signature, method, result in inference.multi_inference(model, request):
+            for signature, method, result in self.dispatch.multi_inference(model, request):
                 entry = response.results.add()
                 _set_model_spec(entry.model_spec, spec.name, model.version, signature)
                 if method == inference.CLASSIFY_METHOD:
@@ -150,7 +142,8 @@ class Services:
     def get_model_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
         _require_model_spec(request)
         inference.check_metadata_fields(request.metadata_field)
-        with servable_for_spec(self.core, request.model_spec) as model:
+        version, label = _spec_choice(request.model_spec)
+        with self.dispatch.servable(request.model_spec.name, version, label) as model:
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = model.name
             response.model_spec.version.value = model.version
@@ -243,10 +236,7 @@ def build_server(
 
     def unary(api: str, method: Callable, request_type, takes_turns: bool = False):
         def handler(request, context):
-            if not takes_turns:
-                return services._call(api, request, context, method)
-            with turns.turn():
-                return services._call(api, request, context, method)
+            return services._call(api, request, context, method, takes_turns)
 
         return grpc.unary_unary_rpc_method_handler(
             handler, request_deserializer=request_type.FromString, response_serializer=_serialize

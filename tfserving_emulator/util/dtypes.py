@@ -1,4 +1,5 @@
-"""TensorFlow's dtypes as the emulator holds them: numpy dtype, proto field, wire type.
+"""The one dtype table: TensorFlow's dtypes with numpy type, proto field, wire type, names,
+and which of them JSON values can become.
 
 ``Tensor::FromProto`` accepts exactly the dtypes of ``tensor.cc``'s ``CASES`` list; any
 other enum value (``DT_INVALID``, the ``*_REF`` types, numbers no enum names) makes the
@@ -91,6 +92,35 @@ def dtype_name(dtype: int) -> str:
         return f"unknown dtype enum ({dtype})"
 
 
+def dtype_string(dtype: int) -> str:
+    """``tensorflow::DataTypeString``: ``DT_FLOAT`` -> ``float``, ``DT_HALF`` -> ``half``."""
+    if dtype == T.DT_INVALID:
+        return "INVALID"
+    try:
+        return T.DataType.Name(dtype)[3:].lower()
+    except ValueError:
+        return f"unknown dtype enum ({dtype})"
+
+
+# The dtypes a JSON value can become (the cases of AddValueToTensor in json_tensor.cc);
+# their numpy types are the table's.
+JSON_DTYPES = frozenset(
+    {
+        T.DT_FLOAT,
+        T.DT_DOUBLE,
+        T.DT_INT32,
+        T.DT_INT16,
+        T.DT_INT8,
+        T.DT_UINT8,
+        T.DT_INT64,
+        T.DT_UINT32,
+        T.DT_UINT64,
+        T.DT_BOOL,
+        T.DT_STRING,
+    }
+)
+
+
 def storage(info: DType) -> np.dtype:
     """The plain integer dtype with the bits of ``info.numpy`` (for int_val/half_val)."""
     if info.numpy.itemsize == 1:
@@ -100,4 +130,14 @@ def storage(info: DType) -> np.dtype:
     return np.dtype(np.int32)
 
 
-__all__ = ["DTYPES", "NUMPY_TO_DTYPE", "OPAQUE", "TENSORFLOW_DTYPES", "DType", "dtype_name", "storage"]
+__all__ = [
+    "DTYPES",
+    "JSON_DTYPES",
+    "NUMPY_TO_DTYPE",
+    "OPAQUE",
+    "TENSORFLOW_DTYPES",
+    "DType",
+    "dtype_name",
+    "dtype_string",
+    "storage",
+]

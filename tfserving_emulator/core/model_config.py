@@ -9,7 +9,7 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from .errors import ServingError, invalid_argument
+from ..util.errors import ServingError, invalid_argument
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig

@@ -23,9 +23,10 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
-from . import custom_ops, turns
-from .errors import ServingError
-from .servable import Servable
+from ..core import turns
+from ..core.servable import Servable
+from ..util.errors import ServingError
+from . import custom_ops
 
 # tensorflow.errors.OpError.error_code -> absl code name.
 _TF_CODE_NAMES = {

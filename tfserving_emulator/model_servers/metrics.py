@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
-from .errors import ServingError
+from ..util.errors import ServingError
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 

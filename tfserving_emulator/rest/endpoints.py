@@ -8,17 +8,20 @@ is ``{"error": "<message>"}`` with the status code mapped from the absl code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import time
 from urllib.parse import unquote
 
 from google.protobuf import json_format
 
-from . import inference, json_tensor, rest_http, turns
-from .core import ServerCore
-from .errors import ServingError, invalid_argument
-from .metrics import Metrics
+from ..core.server_core import ServerCore
+from ..json import example_request, predict_request, response
+from ..model_servers.dispatch import Dispatch
+from ..model_servers.metrics import Metrics
+from ..servables import inference
+from ..util.errors import ServingError, invalid_argument
+from . import http_server as rest_http
 
 _NAME = r"([^/:]+)"
 _VERSION_OR_LABEL = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
@@ -29,13 +32,14 @@ INT64_MAX = 2**63 - 1
 
 
 class RestApi:
-    """Pure request -> response logic, separate from the HTTP plumbing."""
+    """The ``/v1`` endpoints: parse the URL and the body, call the dispatch layer, write JSON."""
 
     def __init__(
         self, core: ServerCore, metrics: Metrics, timeout_ms: int, prometheus_path: str | None = None
     ):
         self.core = core
         self.metrics = metrics
+        self.dispatch = Dispatch(core, metrics)
         self.timeout_ms = timeout_ms or None
         self.prometheus_path = prometheus_path
 
@@ -52,75 +56,63 @@ class RestApi:
         return None
 
     def handle_v1(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        start = time.perf_counter()
+        # http_server.cc counts every /v1 request, with the model name and method its path
+        # parsed to ("" when it parsed to none); inference (POST) takes turns, status and
+        # metadata need not.
         api, model_name = _metric_labels(method, path)
         try:
-            if method == "POST":  # inference takes turns (turns.py); status and metadata need not
-                with turns.turn():
-                    _, _, payload = self._dispatch(method, path, body)
-            else:
-                _, _, payload = self._dispatch(method, path, body)
-            status, code = 200, "OK"
+            payload = self.dispatch.request(
+                "REST", api, model_name, lambda: self._route(method, path, body), takes_turn=method == "POST"
+            )
+            return 200, payload
         except ServingError as error:
-            payload = json_tensor.make_error_body(error.message)
-            status, code = error.http_status, error.code
-        # http_server.cc counts every /v1 request, with the model name and method its path
-        # parsed to ("" when it parsed to none).
-        self.metrics.record_request(model_name, api, "REST", code, (time.perf_counter() - start) * 1e6)
-        return status, payload
+            return error.http_status, response.make_error_body(error.message)
 
-    def _dispatch(self, method: str, path: str, body: bytes) -> tuple[str, str, bytes]:
+    def _route(self, method: str, path: str, body: bytes) -> bytes:
         if method == "POST" and (match := PREDICTION_API.fullmatch(path)):
             name, version, label = _model_info(match)
             verb = match.group(4)
-            if verb == "classify":
-                return "Classify", name, self._classify_regress(name, version, label, body, "classify")
-            if verb == "regress":
-                return "Regress", name, self._classify_regress(name, version, label, body, "regress")
             if verb == "predict":
-                return "Predict", name, self._predict(name, version, label, body)
-        elif method == "GET" and (match := MODEL_STATUS_API.fullmatch(path)):
+                return self._predict(name, version, label, body)
+            if verb in ("classify", "regress"):  # the URL's case rules are not the verb's
+                return self._classify_regress(name, version, label, body, verb)
+        if method == "GET" and (match := MODEL_STATUS_API.fullmatch(path)):
             name, version, label = _model_info(match)
             if match.group(4) == "metadata":
-                return "GetModelMetadata", name, self._metadata(name, version, label)
-            return "GetModelStatus", name, self._status(name, version)
+                return self._metadata(name, version, label)
+            return self._status(name, version)
         raise invalid_argument(f"Malformed request: {method} {path}")
 
     # -- handlers --------------------------------------------------------------------------
 
     def _predict(self, name: str, version: int | None, label: str | None, body: bytes) -> bytes:
         acquired = []
+        with contextlib.ExitStack() as held:
+            # The body names the signature, whose inputs the parser needs: the servable is
+            # looked up (once) when the parser asks for them, and held until the answer.
+            def input_infos(signature_name: str):
+                model = held.enter_context(self.dispatch.servable(name, version, label))
+                key = signature_name or inference.DEFAULT_SIGNATURE
+                signature = model.signature_defs.get(key)
+                if signature is None:
+                    raise invalid_argument(f'Serving signature name: "{key}" not found in signature def')
+                acquired.append(model)
+                return signature.inputs
 
-        def input_infos(signature_name: str):
-            model = self.core.get_servable(name, version, label)
-            acquired.append(model)
-            key = signature_name or inference.DEFAULT_SIGNATURE
-            signature = model.signature_defs.get(key)
-            if signature is None:
-                raise invalid_argument(f'Serving signature name: "{key}" not found in signature def')
-            return signature.inputs
-
-        try:
-            request = json_tensor.fill_predict_request(body, input_infos)
-            model = acquired[0]
-            start = time.perf_counter()
-            _, outputs = inference.predict(
-                model, request.signature_name, request.inputs, timeout_ms=self.timeout_ms
+            request = predict_request.fill_predict_request(body, input_infos)
+            _, outputs = self.dispatch.predict(
+                acquired[0], name, request.signature_name, request.inputs, timeout_ms=self.timeout_ms
             )
-            self.metrics.record_runtime(name, "Predict", (time.perf_counter() - start) * 1e6)
-            return json_tensor.make_predict_response(outputs, request.row_format)
-        finally:
-            for model in acquired:
-                model.release()
+            return response.make_predict_response(outputs, request.row_format)
 
     def _classify_regress(self, name, version, label, body: bytes, method: str) -> bytes:
-        signature_name, model_input = json_tensor.fill_classify_regress_request(body, method)
-        with self.core.get_servable(name, version, label) as model:
+        signature_name, model_input = example_request.fill_classify_regress_request(body, method)
+        with self.dispatch.servable(name, version, label) as model:
             if method == "classify":
-                _, result = inference.classify(model, signature_name, model_input, self.timeout_ms)
-                return json_tensor.make_classify_response(result)
-            _, result = inference.regress(model, signature_name, model_input, self.timeout_ms)
-            return json_tensor.make_regress_response(result)
+                _, result = self.dispatch.classify(model, signature_name, model_input, self.timeout_ms)
+                return response.make_classify_response(result)
+            _, result = self.dispatch.regress(model, signature_name, model_input, self.timeout_ms)
+            return response.make_regress_response(result)
 
     def _status(self, name: str, version: int | None) -> bytes:
         if not name:
@@ -144,7 +136,7 @@ class RestApi:
     def _metadata(self, name: str, version: int | None, label: str | None) -> bytes:
         if not name:
             raise invalid_argument("Missing model name in request.")
-        with self.core.get_servable(name, version, label) as model:
+        with self.dispatch.servable(name, version, label) as model:
             signature_defs = json_format.MessageToDict(
                 inference.signature_def_map(model),
                 preserving_proto_field_name=True,

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ServingError
+from ..util.errors import ServingError
 from .servable import Servable
 
 TFLITE_FILE = "model.tflite"  # kTfLiteModelFilename
@@ -46,7 +46,7 @@ def schedulable_cpus() -> int:
 def load_version(name: str, version: int, path: str, options: LoadOptions) -> Servable:
     """Load one version directory, or raise the ``ServingError`` TF Serving reports."""
     if options.prefer_tflite_model and os.path.exists(os.path.join(path, TFLITE_FILE)):
-        from .tflite_model import TfLiteModel
+        from ..servables.tflite_model import TfLiteModel
 
         pools = options.num_tflite_pools or schedulable_cpus()
         return TfLiteModel(name, version, path, pools, options.num_tflite_interpreters_per_pool)
@@ -58,7 +58,7 @@ def load_version(name: str, version: int, path: str, options: LoadOptions) -> Se
             "Specified file path does not appear to contain a SavedModel bundle (should have a "
             f"file called `saved_model.pb`)\nSpecified file path: {path}",
         )
-    from .saved_model import LoadedModel
+    from ..servables.saved_model import LoadedModel
 
     # cc/saved_model/loader.cc counts this call, and only this one (not the checks above, not
     # TF Lite): load_attempt_count{model_path,status} and load_latency{model_path} in us.

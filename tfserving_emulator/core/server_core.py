@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import log
-from .errors import ServingError, failed_precondition, invalid_argument, not_found
+from ..util import log
+from ..util.errors import ServingError, failed_precondition, invalid_argument, not_found
 from .loader import LoadOptions, load_version
 from .model_config import ModelConfig, ModelServerConfig, validate
 from .servable import Servable

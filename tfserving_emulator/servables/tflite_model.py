@@ -27,9 +27,10 @@ from flatbuffers import flexbuffers
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from . import log
-from .errors import ServingError, internal, invalid_argument
-from .servable import Servable
+from ..core.servable import Servable
+from ..util import log
+from ..util.dtypes import DTYPES
+from ..util.errors import ServingError, internal, invalid_argument
 
 _WHERE = "tensorflow_serving/servables/tensorflow/tflite_session.cc"
 TFLITE_FILE = "model.tflite"
@@ -38,19 +39,23 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 # The one custom op TfLiteSession adds to the builtin ones (tflite::ops::custom::AddParseExampleOp).
 PARSE_EXAMPLE_OPS = ("ParseExample", "ParseExampleV2")
 
-# numpy dtype of a TF Lite tensor -> TF DataType (TfLiteTypeToTfType).
+# numpy dtype of a TF Lite tensor -> TF DataType (TfLiteTypeToTfType): the TF types it
+# maps to, with their numpy types from the one dtype table.
 _TF_TYPES = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.float16): types_pb2.DT_HALF,
-    np.dtype(np.float64): types_pb2.DT_DOUBLE,
-    np.dtype(np.int32): types_pb2.DT_INT32,
-    np.dtype(np.uint8): types_pb2.DT_UINT8,
-    np.dtype(np.int64): types_pb2.DT_INT64,
-    np.dtype(np.object_): types_pb2.DT_STRING,
-    np.dtype(np.bool_): types_pb2.DT_BOOL,
-    np.dtype(np.int16): types_pb2.DT_INT16,
-    np.dtype(np.complex64): types_pb2.DT_COMPLEX64,
-    np.dtype(np.int8): types_pb2.DT_INT8,
+    DTYPES[dtype].numpy: dtype
+    for dtype in (
+        types_pb2.DT_FLOAT,
+        types_pb2.DT_HALF,
+        types_pb2.DT_DOUBLE,
+        types_pb2.DT_INT32,
+        types_pb2.DT_UINT8,
+        types_pb2.DT_INT64,
+        types_pb2.DT_STRING,
+        types_pb2.DT_BOOL,
+        types_pb2.DT_INT16,
+        types_pb2.DT_COMPLEX64,
+        types_pb2.DT_INT8,
+    )
 }
 
 

@@ -1,0 +1,2 @@
+"""The gRPC front end: services (``server``), tensor protos (``tensor_proto``), the
+profiler service (``profiler_service``), TLS credentials (``tls``) and health (``health``)."""

@@ -174,8 +174,8 @@ def _grpc_threads(flags: Flags) -> int | None:
 
 def _warm_up(warm_up, flags: Flags):
     """``ModelWarmupOptions.num_request_iterations``: set only when the flag is above 0."""
-    iterations = max(flags.num_request_iterations_for_warmup, 1)
-    return lambda model: warm_up(model, iterations)
+    iterations = flags.num_request_iterations_for_warmup
+    return lambda model: warm_up(model, iterations if iterations > 0 else None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tutorial.data import true_curve
+from tutorial.ports import free_port
 from tutorial.warmup_requests import (
     MAX_RECORDS,
     WARMUP_FILE,
@@ -19,6 +25,7 @@ from tutorial.warmup_requests import (
 )
 
 MODEL_NAME = "MMModel"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 X = np.linspace(-1.0, 1.0, 8, dtype=np.float32)[:, np.newaxis]
 
 
@@ -117,3 +124,101 @@ def test_write_warmup_file_refuses_what_the_server_would(tmp_path: Path, count: 
     with pytest.raises(ValueError, match=rf"^a warm-up file holds 1 to 1000 records, got {count}$"):
         write_warmup_file(tmp_path, records)
     assert not (tmp_path / "assets.extra").exists()
+
+
+# ---------------------------------------------------------------------------
+# What the server logs when it loads a version (saved_model_warmup_util.cc)
+# ---------------------------------------------------------------------------
+
+LOADED = "Successfully loaded servable version {name: %s version: 1}"
+
+
+def serve_and_read_log(tmp_path: Path, models: dict[str, Path], *flags: str) -> str:
+    """Start the emulator on ``models`` (name -> model folder), wait until each is loaded, stop it."""
+    config = tmp_path / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        + "".join(
+            f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow" }}\n'
+            for name, path in models.items()
+        )
+        + "}\n"
+    )
+    log_path = tmp_path / "server.log"
+    command = [
+        sys.executable,
+        "-m",
+        "tfserving_emulator",
+        f"--port={free_port()}",
+        f"--rest_api_port={free_port()}",
+    ]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*command, f"--model_config_file={config}", *flags], cwd=REPO_ROOT, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not all(LOADED % name in log_path.read_text() for name in models):
+            assert server.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return log_path.read_text()
+
+
+def messages(
+    log: str, where: str = "tensorflow_serving/servables/tensorflow/saved_model_warmup_util.cc"
+) -> list[str]:
+    """The messages logged from ``where``, in order (a message may span lines, as a DebugString does)."""
+    # Each message starts with the server's prefix; TensorFlow's own C++ lines (I0000 ...,
+    # WARNING: ...) are separators too, so they never join the message before them.
+    separator = r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}: [IWE] |[IWEF]\d{4} .*\n|WARNING: .*\n)"
+    entries = re.split(separator, log, flags=re.M)
+    return [entry[len(where) + 2 :].removesuffix("\n") for entry in entries if entry.startswith(f"{where}] ")]
+
+
+@pytest.fixture
+def two_models(exported, tmp_path: Path) -> dict[str, Path]:
+    """The export as MMModel, and a copy without its warm-up file as Plain."""
+    plain = tmp_path / "Plain"
+    shutil.copytree(exported.model_dir, plain)
+    shutil.rmtree(plain / "1" / "assets.extra")
+    return {"MMModel": exported.model_dir, "Plain": plain}
+
+
+def test_the_server_logs_the_replay_as_tf_serving_does(two_models, tmp_path: Path):
+    log = serve_and_read_log(tmp_path, two_models)
+    warmup_file = two_models["MMModel"] / "1" / WARMUP_FILE
+    logged = messages(log)
+    assert len(logged) == 3, logged
+    # Two models load in parallel threads: their lines may interleave, each model's are in order.
+    assert f"No warmup data file found at {two_models['Plain'] / '1' / WARMUP_FILE}" in logged
+    ours = [line for line in logged if str(warmup_file) in line]
+    assert ours[0] == f"Starting to read warmup data for model at {warmup_file} with model-warmup-options "
+    assert re.fullmatch(
+        rf"Finished reading warmup data for model at {re.escape(str(warmup_file))}\. "
+        r"Number of warmup records read: 2\. Elapsed time \(microseconds\): [1-9]\d*\.",
+        ours[1],
+    ), ours[1]
+    # Replayed before the version is AVAILABLE: the load's own line comes after.
+    assert log.index(ours[1]) < log.index(LOADED % "MMModel")
+
+
+def test_the_warmup_options_are_printed_as_a_debug_string(two_models, tmp_path: Path):
+    """--num_request_iterations_for_warmup sets ModelWarmupOptions.num_request_iterations (server.cc)."""
+    log = serve_and_read_log(
+        tmp_path, {"MMModel": two_models["MMModel"]}, "--num_request_iterations_for_warmup=3"
+    )
+    warmup_file = two_models["MMModel"] / "1" / WARMUP_FILE
+    assert messages(log)[0] == (
+        f"Starting to read warmup data for model at {warmup_file} with model-warmup-options "
+        "num_request_iterations {\n  value: 3\n}\n"
+    )
+    assert "Number of warmup records read: 2." in messages(log)[1]  # records, not runs
+
+
+def test_with_warmup_off_nothing_is_read(two_models, tmp_path: Path):
+    log = serve_and_read_log(tmp_path, two_models, "--enable_model_warmup=false")
+    assert messages(log) == []

@@ -75,13 +75,9 @@ MAIN_CC_FLAGS = [
 ]
 NAMES = [name for name, _, _ in MAIN_CC_FLAGS]
 
-BATCHING = "request batching is not built yet; requests run one by one"
 # The argument that sets each not-emulated flag to a non-default value, and its one line.
 NOT_EMULATED_LINES = {
     "rest_api_num_threads": ("--rest_api_num_threads=3", "the REST server starts one thread per connection"),
-    "enable_batching": ("--enable_batching", BATCHING),
-    "batching_parameters_file": ("--batching_parameters_file=x", BATCHING),
-    "enable_per_model_batching_parameters": ("--enable_per_model_batching_parameters", BATCHING),
     "num_load_threads": (
         "--num_load_threads=3",
         "versions load one at a time on the file-system polling thread",
@@ -98,7 +94,6 @@ NOT_EMULATED_LINES = {
         "--use_alts_credentials",
         "ALTS works only on Google Cloud; the gRPC port is plaintext",
     ),
-    "ssl_config_file": ("--ssl_config_file=x", "TLS is not built yet; the gRPC port is plaintext"),
     "platform_config_file": ("--platform_config_file=x", "only the TensorFlow platform is served"),
     "per_process_gpu_memory_fraction": (
         "--per_process_gpu_memory_fraction=0.5",
@@ -123,10 +118,6 @@ NOT_EMULATED_LINES = {
     ),
     "mixed_precision": ("--mixed_precision=x", "the mixed-precision graph rewrite is not applied"),
     "skip_initialize_tpu": ("--skip_initialize_tpu", "a TPU option; only TPU builds initialise a TPU"),
-    "enable_grpc_healthcheck_service": (
-        "--enable_grpc_healthcheck_service",
-        "the gRPC health service is not built yet",
-    ),
 }
 
 
@@ -232,10 +223,13 @@ def test_the_not_emulated_table_is_the_emulators():
 
 
 def test_not_emulated_lines_come_in_main_cc_order_one_each():
-    flags = parse(["--ssl_config_file=a", "--enable_batching", "--enable_batching=true", "--port=9"]).flags
+    flags = parse(
+        ["--platform_config_file=a", "--rest_api_num_threads=2", "--rest_api_num_threads=3", "--port=9"]
+    ).flags
     assert not_emulated_lines(flags) == [
-        f"--enable_batching=true is not emulated and has no effect: {BATCHING}",
-        "--ssl_config_file=a is not emulated and has no effect: TLS is not built yet; the gRPC port is plaintext",
+        "--rest_api_num_threads=3 is not emulated and has no effect: the REST server starts one thread per "
+        "connection",
+        "--platform_config_file=a is not emulated and has no effect: only the TensorFlow platform is served",
     ]
 
 
@@ -414,8 +408,8 @@ def test_not_emulated_flags_log_one_line_each_at_start_up():
     result = run_emulator_to_exit(
         [
             "--per_process_gpu_memory_fraction=0.5",
-            "--enable_batching",
-            "--ssl_config_file=/tls.config",
+            "--rest_api_num_threads=3",
+            "--platform_config_file=/platform.config",
             "--flush_filesystem_caches=true",  # its default: no line
             "--enable_model_warmup=false",  # works: no line
         ]
@@ -425,9 +419,10 @@ def test_not_emulated_flags_log_one_line_each_at_start_up():
         line.split("] ", 1)[1] for line in result.stdout.splitlines() if " W tfserving_emulator] " in line
     ]
     assert lines == [
-        f"--enable_batching=true is not emulated and has no effect: {BATCHING}",
-        "--ssl_config_file=/tls.config is not emulated and has no effect: TLS is not built yet; the gRPC port "
-        "is plaintext",
+        "--rest_api_num_threads=3 is not emulated and has no effect: the REST server starts one thread per "
+        "connection",
+        "--platform_config_file=/platform.config is not emulated and has no effect: only the TensorFlow "
+        "platform is served",
         "--per_process_gpu_memory_fraction=0.5 is not emulated and has no effect: a GPU option; the emulator "
         "runs models on the CPU",
     ]

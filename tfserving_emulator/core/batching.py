@@ -27,9 +27,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..util import log
 from ..util.errors import ServingError
+from . import turns
 from .batch_scheduler import Queue, SharedBatchScheduler, Task
-from .batching_config import QueueOptions
+from .batching_config import (
+    QueueOptions,
+    per_model_batching_parameters,
+    queue_options,
+    scheduler_options,
+    server_batching_parameters,
+)
 
 # The wrapped session: run(feeds, fetches, timeout_ms) -> outputs in fetch order.
 RunFunction = Callable[[dict[str, np.ndarray], Sequence[str], int | None], list[np.ndarray]]
@@ -270,3 +278,51 @@ class BatchingSession:
         timeout_ms = None if None in timeouts or 0 in timeouts else max(timeouts)
         outputs = self._run(merged, list(fetches), timeout_ms)
         return split_outputs(fetches, outputs, tasks, padding)
+
+
+class ServerBatching:
+    """``--enable_batching`` for the whole server: the parameters and the shared batch threads.
+
+    Until ``configure`` turns it on, ``wrap`` hands every model back as it is. The loader
+    calls ``wrap`` on each version it loads, as ``SavedModelBundleFactory`` wraps each
+    bundle's session (SavedModel and TF Lite alike).
+    """
+
+    _WHERE = "tensorflow_serving/servables/tensorflow/bundle_factory_util.cc"
+
+    def __init__(self) -> None:
+        self._params = None
+        self._per_model = False
+        self._scheduler: SharedBatchScheduler | None = None
+
+    def configure(self, enable: bool, parameters_file: str, per_model: bool, default_threads: int) -> None:
+        """server.cc's parameters, then ``SavedModelBundleFactory::Create``'s scheduler."""
+        self._params = server_batching_parameters(enable, parameters_file)
+        if self._params is None:
+            return
+        self._per_model = per_model
+        self._scheduler = SharedBatchScheduler(scheduler_options(self._params, default_threads))
+
+    def wrap(self, model, path: str):
+        """``WrapSessionForBatching`` when this version is batched; the model's ``run`` becomes
+        the batching session's, and unloading the model closes its queues."""
+        if self._scheduler is None:
+            return model
+        params = per_model_batching_parameters(path, self._params, self._per_model)
+        if params is None:
+            return model
+        log.info(self._WHERE, "Wrapping session to perform batch processing")
+        try:
+            options = queue_options(params)
+        except ServingError:
+            model.close()
+            raise
+        session = BatchingSession(model.run, self._scheduler, options, turns.pause)
+        free = model._free
+
+        def free_with_queues() -> None:
+            session.close()
+            free()
+
+        model.run, model._free = session.run, free_with_queues
+        return model

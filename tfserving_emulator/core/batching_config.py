@@ -87,14 +87,10 @@ def read_batching_parameters(path: str):
 
 
 def server_batching_parameters(enable_batching: bool, path: str):
-    """The server-wide parameters server.cc builds, or None when batching is off."""
+    """The server-wide parameters server.cc builds, or None when batching is off.
+
+    (A file without --enable_batching is refused earlier, with the session options.)"""
     if not enable_batching:
-        if path:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                "server_options.batching_parameters_file is set without setting "
-                "server_options.enable_batching to true.",
-            )
         return None
     if path:
         return read_batching_parameters(path)

@@ -33,6 +33,8 @@ class LoadOptions:
     num_tflite_interpreters_per_pool: int = 1
     # A metrics.Metrics that counts SavedModel loads, as TensorFlow's LoadSavedModel does.
     metrics: Any = None
+    # --enable_batching: a batching.ServerBatching that wraps each loaded version's run.
+    batching: Any = None
 
 
 def schedulable_cpus() -> int:
@@ -49,7 +51,8 @@ def load_version(name: str, version: int, path: str, options: LoadOptions) -> Se
         from ..servables.tflite_model import TfLiteModel
 
         pools = options.num_tflite_pools or schedulable_cpus()
-        return TfLiteModel(name, version, path, pools, options.num_tflite_interpreters_per_pool)
+        model = TfLiteModel(name, version, path, pools, options.num_tflite_interpreters_per_pool)
+        return options.batching.wrap(model, path) if options.batching else model
     if os.path.exists(os.path.join(path, SESSION_BUNDLE_FILE)):
         raise ServingError("UNIMPLEMENTED", "Session Bundle is deprecated and removed.")
     if not any(os.path.exists(os.path.join(path, f)) for f in SAVED_MODEL_FILES):
@@ -67,7 +70,8 @@ def load_version(name: str, version: int, path: str, options: LoadOptions) -> Se
     try:
         model = LoadedModel(name, version, path, options.saved_model_tags)
         status = "success"
-        return model
     finally:
         if options.metrics is not None:
             options.metrics.record_load(path, status, (time.perf_counter() - start) * 1e6)
+    # After the load is counted: TF Serving wraps the loaded session (bundle_factory_util.cc).
+    return options.batching.wrap(model, path) if options.batching else model

@@ -60,6 +60,7 @@ class CoreOptions:
     # Called after each successful load, e.g. to replay warm-up requests.
     on_loaded: Callable[[Servable], None] | None = None
     metrics: Any = None  # a metrics.Metrics, handed to the loader
+    batching: Any = None  # a batching.ServerBatching, handed to the loader
 
 
 @dataclass
@@ -336,6 +337,7 @@ class ServerCore:
             num_tflite_pools=self.options.num_tflite_pools,
             num_tflite_interpreters_per_pool=self.options.num_tflite_interpreters_per_pool,
             metrics=self.options.metrics,
+            batching=self.options.batching,
         )
 
     def _unload(self, name: str, record: VersionRecord) -> None:

@@ -447,20 +447,14 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
     ),
 )
 
-_BATCHING = "request batching is not built yet; requests run one by one"
-
 # Flags accepted but not acted on, with the reason the start-up line gives. A flag left at
 # its default needs no line: only a value the user chose can be missed.
 NOT_EMULATED: dict[str, str] = {
     "rest_api_num_threads": "the REST server starts one thread per connection",
-    "enable_batching": _BATCHING,
-    "batching_parameters_file": _BATCHING,
-    "enable_per_model_batching_parameters": _BATCHING,
     "num_load_threads": "versions load one at a time on the file-system polling thread",
     "num_unload_threads": "versions unload one at a time on the file-system polling thread",
     "flush_filesystem_caches": "TensorFlow's Python API has no call that flushes file-system caches",
     "use_alts_credentials": "ALTS works only on Google Cloud; the gRPC port is plaintext",
-    "ssl_config_file": "TLS is not built yet; the gRPC port is plaintext",
     "platform_config_file": "only the TensorFlow platform is served",
     "per_process_gpu_memory_fraction": "a GPU option; the emulator runs models on the CPU",
     "remove_unused_fields_from_bundle_metagraph": "a memory saving only; the loaded graph is kept whole",
@@ -470,5 +464,4 @@ NOT_EMULATED: dict[str, str] = {
     "thread_pool_factory_config_file": "inference runs on the request's own thread",
     "mixed_precision": "the mixed-precision graph rewrite is not applied",
     "skip_initialize_tpu": "a TPU option; only TPU builds initialise a TPU",
-    "enable_grpc_healthcheck_service": "the gRPC health service is not built yet",
 }

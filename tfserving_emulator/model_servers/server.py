@@ -4,7 +4,8 @@
 ``--model_name``/``--model_base_path``); 3. load every model and wait until each has
 an AVAILABLE version -- only then 4. open the gRPC port and 5. the REST port. A model
 that cannot be loaded stops the server with ``Failed to start server. Error: ...``.
-SIGINT and SIGTERM stop it.
+SIGINT and SIGTERM end it at once: ``main.cc`` installs no signal handler, so the signal's
+default action ends the process with no drain, and RPCs in flight fail with UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .flags import Flags, not_emulated_lines, parse, usage
 _WHERE = "tensorflow_serving/model_servers/server.cc"
 _FLAGS_WHERE = "tensorflow/core/util/command_line_flags.cc"
 _EMULATOR_WHERE = "tfserving_emulator"
+_PROTOBUF_WHERE = "external/com_google_protobuf/src/google/protobuf/text_format.cc"
 EXIT_FAILURE = 255  # the binary returns -1 from main()
 
 
@@ -172,6 +174,27 @@ def _grpc_threads(flags: Flags) -> int | None:
     return flags.grpc_max_threads if "grpc_max_threads" in flags.given else None
 
 
+def _grpc_credentials(flags: Flags):
+    """``BuildServerCredentials``: None (plaintext), TLS credentials, or an exit status.
+
+    A file ``ParseProtoTextFile`` cannot read fails a ``CHECK_OK``: TF Serving logs one fatal
+    line and aborts, so the emulator does too (killed by SIGABRT, after protobuf's parse error).
+    """
+    if not flags.ssl_config_file:
+        return None
+    from ..grpc import tls
+
+    try:
+        return tls.credentials_from_file(flags.ssl_config_file)
+    except tls.SslConfigUnsupported as error:
+        return _fail(ServingError("INVALID_ARGUMENT", str(error)))
+    except tls.SslConfigCheckFailed as failure:
+        if failure.parse_error:
+            log.error(_PROTOBUF_WHERE, failure.parse_error)
+        log.fatal(tls.CHECK_WHERE, failure.fatal_line)
+        os.abort()
+
+
 def _warm_up(warm_up, flags: Flags):
     """``ModelWarmupOptions.num_request_iterations``: set only when the flag is above 0."""
     iterations = flags.num_request_iterations_for_warmup
@@ -183,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(flags, int):
         return flags
 
+    from ..core.batching import ServerBatching
+    from ..core.loader import schedulable_cpus
     from ..core.server_core import CoreOptions, ServerCore
     from ..core.warmup import warm_up
     from ..grpc.server import Services, build_server, parse_channel_arguments
@@ -190,12 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     from .metrics import DEFAULT_PATH, Metrics, read_monitoring_config
 
     stop = threading.Event()
-
-    def on_signal(signum, frame) -> None:
-        stop.set()
-        core.stop()
-
     metrics = Metrics()
+    batching = ServerBatching()  # configured with the other options below
     options = CoreOptions(
         file_system_poll_wait_seconds=flags.file_system_poll_wait_seconds,
         max_num_load_retries=max(flags.max_num_load_retries, 0),
@@ -207,14 +228,24 @@ def main(argv: list[str] | None = None) -> int:
         num_tflite_interpreters_per_pool=flags.num_tflite_interpreters_per_pool,
         on_loaded=_warm_up(warm_up, flags) if flags.enable_model_warmup else None,
         metrics=metrics,
+        batching=batching,
     )
     core = ServerCore(options)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    # The kernel's default action, as for the binary (Python's own SIGINT handler would
+    # raise KeyboardInterrupt, with a traceback, wherever the main thread is).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     inference.set_method_name_check(flags.enable_signature_method_name_check)
     try:
         config = _model_server_config(flags)
+        # port::MaxParallelism() threads unless the file says num_batch_threads.
+        batching.configure(
+            flags.enable_batching,
+            flags.batching_parameters_file,
+            flags.enable_per_model_batching_parameters,
+            schedulable_cpus(),
+        )
         prometheus_path = None
         if flags.monitoring_config_file:
             monitoring = read_monitoring_config(flags.monitoring_config_file)
@@ -222,14 +253,13 @@ def main(argv: list[str] | None = None) -> int:
                 prometheus_path = monitoring.prometheus_config.path or DEFAULT_PATH
         core.start(config)
     except ServingError as error:
-        if stop.is_set():
-            return 0
         return _fail(error)
-    if stop.is_set():
-        return 0
 
     services = Services(core, metrics, flags.enable_serialization_as_tensor_content)
     address = f"{flags.bind_address}:{flags.port}"
+    credentials = _grpc_credentials(flags)
+    if isinstance(credentials, int):
+        return credentials
     try:
         channel_arguments = parse_channel_arguments(flags.grpc_channel_arguments)
     except ValueError as error:
@@ -242,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             socket_path=flags.grpc_socket_path,
             enable_profiler=flags.enable_profiler,
             channel_arguments=channel_arguments,
+            credentials=credentials,
+            enable_health=flags.enable_grpc_healthcheck_service,
         )
     except RuntimeError as error:
         bound, grpc_error = 0, error
@@ -291,12 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         threading.Thread(target=_watch_config_file, args=(core, flags, stop), daemon=True).start()
 
-    while not stop.wait(0.5):
-        pass
-    log.info(_WHERE, "Shutting down the model server")
-    grpc_server.stop(0.5)
-    if rest_server is not None:
-        rest_server.stop()
+    # Serve until a signal ends the process: main.cc has no shutdown path either.
+    stop.wait()
     return 0
 
 

@@ -31,7 +31,7 @@ from ..model_servers.metrics import GRPC_COUNTED_APIS, Metrics
 from ..servables import inference
 from ..util import log
 from ..util.errors import ServingError, invalid_argument
-from . import profiler_service
+from . import health, profiler_service
 from .tensor_proto import encode_model_spec, encode_predict_response, to_ndarray
 
 INT32_MAX = 2**31 - 1
@@ -220,6 +220,8 @@ def build_server(
     socket_path: str = "",
     enable_profiler: bool = False,
     channel_arguments: ChannelArguments = (),
+    credentials: grpc.ServerCredentials | None = None,
+    enable_health: bool = False,
 ) -> tuple[grpc.Server, int]:
     """Create (not start) the gRPC server; returns it and the bound TCP port.
 
@@ -230,7 +232,9 @@ def build_server(
     returned port is -1 (bound, but no port number). ``channel_arguments``
     (``--grpc_channel_arguments``) come after the server's own message size limits, as
     ``server.cc`` adds them after ``SetMaxMessageSize``; gRPC keeps the first value of a
-    key, so they cannot change those limits, in TF Serving either.
+    key, so they cannot change those limits, in TF Serving either. ``credentials``
+    (``--ssl_config_file``, built by ``tls.py``) secure both listening ports, as
+    ``BuildServerCredentials`` does; ``enable_health`` adds ``health.py``'s service.
     """
     max_workers = max_workers or default_max_workers()
 
@@ -291,8 +295,18 @@ def build_server(
             *channel_arguments,
         ],
     )
-    port = server.add_insecure_port(address) if address else -1
+    if enable_health:
+        health.add_health_service(server)
+
+    def listen(where: str) -> int:
+        # server.cc builds (and logs) the credentials once per listening port.
+        log.info(_WHERE, "Using SSL credentials" if credentials else "Using InsecureServerCredentials")
+        if credentials is None:
+            return server.add_insecure_port(where)
+        return server.add_secure_port(where, credentials)  # RuntimeError for PEM text gRPC cannot use
+
+    port = listen(address) if address else -1
     # grpc (like the C++ server) replaces a socket file left by an earlier server.
-    if socket_path and not server.add_insecure_port(f"unix:{socket_path}"):
+    if socket_path and not listen(f"unix:{socket_path}"):
         raise RuntimeError(f"could not listen on unix:{socket_path}")
     return server, port

@@ -30,3 +30,8 @@ def warning(where: str, message: str) -> None:
 
 def error(where: str, message: str) -> None:
     _emit("E", where, message)
+
+
+def fatal(where: str, message: str) -> None:
+    """A ``LOG(FATAL)`` or failed ``CHECK`` line; the caller then aborts, as the binary does."""
+    _emit("F", where, message)

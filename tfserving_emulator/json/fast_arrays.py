@@ -36,7 +36,8 @@ from .tensor_values import (
 
 
 class _ExactNumbersNeeded(Exception):
-    """A nearly-parsed document is not enough: redo the request with exact doubles."""
+    """The fast path's correctly rounded doubles are not enough: it returns None and the
+    exact reader reads the body."""
 
 
 class _OnDemand:
@@ -66,7 +67,7 @@ class _Conversion:
 
     # numpy would silently turn true/false into numbers: only relevant when present.
     may_hold_bools: bool | _OnDemand
-    # Doubles came from rapidjson_reader.parse_nearly (or flat_instances) and may differ from
+    # Doubles came from flat_instances (correctly rounded) and may differ from
     # RapidJSON's by a few ulps: only allowed where that provably cannot change the tensor.
     nearly: bool | _OnDemand
 

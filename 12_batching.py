@@ -8,16 +8,17 @@ run, and splits the outputs back, each request getting its own rows. One run of 
 costs far less than 32 runs of one row on a GPU/TPU, and less on a CPU too when the model
 is large; the price is that a request may wait for others (up to ``batch_timeout_micros``).
 
-This script serves your model twice, batching off and then on, each time on its own free
-ports (the server of ./03_start_server.sh is left alone), and sends one-row gRPC requests
-from 1, 8 and 32 clients at once. It prints a table, draws a chart, and says what changed.
+This script serves two models, each twice (batching off, then on), every time on its own
+free ports (the server of ./03_start_server.sh is left alone): your model, and a large one
+(tutorial/wide_model.py). It sends one-row gRPC requests from 1, 8 and 32 clients at once,
+prints a table, draws a chart, and says what changed.
 
 The lesson, with measured figures: docs/batching.md (中文: docs/zh-CN/batching.md).
 
 Run it
 ------
     python 02_train_and_export.py        # the model, if you have not yet
-    python 12_batching.py                # about a minute
+    python 12_batching.py                # two to three minutes
     python 12_batching.py --clients 1,4 --requests 64 --batch-timeout-micros 0
 """
 
@@ -82,9 +83,12 @@ from tutorial.export import existing_versions
 from tutorial.scratch_server import ScratchServer
 from tutorial.server_backend import choose
 from tutorial.settings import Settings, load_settings
+from tutorial.wide_model import NAME as WIDE_NAME
+from tutorial.wide_model import WIDTH, export_wide_model
 
 PARAMETERS_FILE = "batching_parameters.txt"
-# The scratch server mounts the folder above the model at /models (Docker).
+# The scratch server mounts the folder above the model at /models (Docker): both models
+# and the parameters file are in it.
 CONTAINER_PARAMETERS_FILE = f"/models/{PARAMETERS_FILE}"
 WRAPPED_LINE = "Wrapping session to perform batch processing"
 
@@ -102,8 +106,8 @@ WRAPPED_LINE = "Wrapping session to perform batch processing"
 # thread per core.
 
 
-def prepare(settings: Settings, work_dir: Path, args: argparse.Namespace) -> tuple[Path, int]:
-    """work_dir/models/<model>/<latest version> and work_dir/models/batching_parameters.txt."""
+def prepare(settings: Settings, work_dir: Path, args: argparse.Namespace) -> list[tuple[Path, int]]:
+    """work_dir/models/: a copy of your model's latest version, a large model, the parameters."""
     versions = existing_versions(settings.model_dir)
     if not versions:
         raise ChapterError(
@@ -111,12 +115,17 @@ def prepare(settings: Settings, work_dir: Path, args: argparse.Namespace) -> tup
         )
     if work_dir.exists():
         shutil.rmtree(work_dir)  # ours alone: left over from an earlier run
-    model_dir = work_dir / "models" / settings.model_name
-    shutil.copytree(settings.model_dir / str(versions[-1]), model_dir / str(versions[-1]))
+    yours = work_dir / "models" / settings.model_name
+    shutil.copytree(settings.model_dir / str(versions[-1]), yours / str(versions[-1]))
     print(
-        f"Serving a copy of version {versions[-1]} of {settings.model_name} from {shown(settings.model_dir)}"
+        f"Your model: a copy of version {versions[-1]} of {settings.model_name} from {shown(settings.model_dir)}"
     )
-    path = model_dir.parent / PARAMETERS_FILE
+    large = work_dir / "models" / WIDE_NAME
+    export_wide_model(large / "1")
+    print(
+        f"A large model: {WIDE_NAME}, x -> two Dense({WIDTH}) -> y, 17 MB of weights (tutorial/wide_model.py)"
+    )
+    path = work_dir / "models" / PARAMETERS_FILE
     path.write_text(
         f"max_batch_size {{ value: {args.max_batch_size} }}\n"
         f"batch_timeout_micros {{ value: {args.batch_timeout_micros} }}\n"
@@ -126,7 +135,7 @@ def prepare(settings: Settings, work_dir: Path, args: argparse.Namespace) -> tup
     )
     print(f"{shown(path)}:")
     print("".join(f"  {line}\n" for line in path.read_text(encoding="utf-8").splitlines()), end="")
-    return model_dir, versions[-1]
+    return [(yours, versions[-1]), (large, 1)]
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +151,11 @@ def batching_flags(backend: str, model_dir: Path) -> list[str]:
     return ["--enable_batching", f"--batching_parameters_file={path}"]
 
 
+# Both servers: a request waiting in a batch queue holds one of the server's gRPC threads
+# (by default 4 per core), so with fewer threads than clients the queue never sees them all.
+THREAD_FLAGS = ["--grpc_max_threads=64"]
+
+
 def run_load(server: ScratchServer, batching: str, args: argparse.Namespace) -> list[Result]:
     results = []
     for count in args.clients:
@@ -154,12 +168,15 @@ def run_load(server: ScratchServer, batching: str, args: argparse.Namespace) -> 
     return results
 
 
-def measure_both(settings: Settings, backend: str, work_dir: Path, args: argparse.Namespace) -> list[Result]:
-    model_dir, version = prepare(settings, work_dir, args)
+def measure_one(settings, backend, work_dir, model_dir: Path, version: int, args) -> list[Result]:
     results = []
-    for batching, flags in (("off", []), ("on", batching_flags(backend, model_dir))):
-        section(f"Batching {batching}")
-        server = ScratchServer(settings, backend, model_dir, flags, f"batching_{batching}", work_dir)
+    for batching, flags in (
+        ("off", THREAD_FLAGS),
+        ("on", [*THREAD_FLAGS, *batching_flags(backend, model_dir)]),
+    ):
+        section(f"{model_dir.name}, batching {batching}")
+        label = f"batching_{model_dir.name}_{batching}"
+        server = ScratchServer(settings, backend, model_dir, flags, label, work_dir)
         server.start()
         try:
             server.wait_available(version)
@@ -170,9 +187,16 @@ def measure_both(settings: Settings, backend: str, work_dir: Path, args: argpars
         # TF Serving logs this line for each model whose session it wraps for batching.
         wrapped = log.count(WRAPPED_LINE)
         print(f"  The server log has {wrapped} '{WRAPPED_LINE}' line(s).")
-        if wrapped != (1 if flags else 0):
-            raise ChapterError(f"the batching {batching} server's log has {wrapped} '{WRAPPED_LINE}' lines")
-    shutil.rmtree(model_dir.parent)  # the copy was only for the experiment; the logs stay
+        if wrapped != (1 if batching == "on" else 0):
+            raise ChapterError(f"the {label} server's log has {wrapped} '{WRAPPED_LINE}' lines")
+    return results
+
+
+def measure_all(settings: Settings, backend: str, work_dir: Path, args: argparse.Namespace) -> list[Result]:
+    results = []
+    for model_dir, version in prepare(settings, work_dir, args):
+        results += measure_one(settings, backend, work_dir, model_dir, version, args)
+    shutil.rmtree(work_dir / "models")  # the copies were only for the experiment; the logs stay
     return results
 
 
@@ -181,11 +205,11 @@ def measure_both(settings: Settings, backend: str, work_dir: Path, args: argpars
 # ---------------------------------------------------------------------------
 
 LESSON = """\
-When batching helps: a model whose run costs much more than its per-row work (large
-models, GPUs and TPUs, where one run of 32 rows takes about as long as one of 1 row), and
-enough load that requests arrive while a run is busy. When it costs: at low load every
-request may wait batch_timeout_micros for others that never come (one client above), and
-a tiny model on a CPU has little per-run cost to save. Tune max_batch_size and
+When batching helps: a model whose run costs much more than its per-row work (the large
+model here; on GPUs and TPUs any model, as one run of 32 rows takes about as long as one of
+1 row), and enough load that requests arrive while a run is busy. When it costs: at low
+load every request may wait batch_timeout_micros for others that never come (one client
+above), and a tiny model on a CPU has little per-run cost to save (yours). Tune max_batch_size and
 batch_timeout_micros on your own model and traffic; TF Serving's batching guide
 (tensorflow_serving/batching/README.md) starts CPU servers at batch_timeout_micros 0."""
 
@@ -205,9 +229,8 @@ def batching_lesson(settings: Settings, args: argparse.Namespace) -> None:
     print(f"Backend: {backend} ({reason})")
     section("The model and the batching parameters")
     work_dir = settings.run_dir / "batching"
-    report(measure_both(settings, backend, work_dir, args), args.chart.resolve(), backend)
-    logs = ", ".join(shown(work_dir / f"server_batching_{batching}.log") for batching in ("off", "on"))
-    print(f"\nThe two servers' logs: {logs}")
+    report(measure_all(settings, backend, work_dir, args), args.chart.resolve(), backend)
+    print(f"\nThe servers' logs: {shown(work_dir)}/server_batching_*.log")
 
 
 def main(argv: list[str] | None = None) -> int:

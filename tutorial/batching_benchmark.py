@@ -30,6 +30,7 @@ SIGNATURE = "serving_default"  # x -> y; see 02_train_and_export.py
 
 @dataclass(frozen=True)
 class Result:
+    model: str
     batching: str  # "off" or "on"
     clients: int
     requests: int
@@ -95,64 +96,75 @@ def measure(target: str, model_name: str, batching: str, clients: int, requests:
     if failures:
         raise failures[0]
     flat = tuple(value for mine in latencies for value in mine)
-    return Result(batching, clients, len(flat), seconds, flat)
+    return Result(model_name, batching, clients, len(flat), seconds, flat)
 
 
 def format_table(results: list[Result]) -> str:
-    lines = [f"{'batching':<9}{'clients':>8}{'requests':>10}{'requests/s':>12}{'p50 ms':>9}{'p95 ms':>9}"]
+    width = max(len("model"), *(len(r.model) for r in results)) + 2
+    lines = [
+        f"{'model':<{width}}{'batching':<9}{'clients':>8}{'requests':>10}{'requests/s':>12}{'p50 ms':>9}{'p95 ms':>9}"
+    ]
     for r in results:
         lines.append(
-            f"{r.batching:<9}{r.clients:>8}{r.requests:>10}{r.throughput:>12.0f}"
+            f"{r.model:<{width}}{r.batching:<9}{r.clients:>8}{r.requests:>10}{r.throughput:>12.0f}"
             f"{r.percentile(50):>9.2f}{r.percentile(95):>9.2f}"
         )
     return "\n".join(lines)
 
 
 def compare(results: list[Result]) -> list[str]:
-    """One line per client count: what batching changed."""
-    by_key = {(r.batching, r.clients): r for r in results}
+    """One line per model and client count: what batching changed."""
+    by_key = {(r.model, r.batching, r.clients): r for r in results}
     lines = []
-    for clients in sorted({r.clients for r in results}):
-        off, on = by_key.get(("off", clients)), by_key.get(("on", clients))
-        if off is None or on is None:
-            continue
-        lines.append(
-            f"  {clients:>2} client(s): throughput x{on.throughput / off.throughput:.2f}, "
-            f"p50 latency {on.percentile(50) - off.percentile(50):+.2f} ms"
-        )
+    width = max(len(r.model) for r in results) + 1
+    for model in dict.fromkeys(r.model for r in results):
+        for clients in sorted({r.clients for r in results if r.model == model}):
+            off, on = by_key.get((model, "off", clients)), by_key.get((model, "on", clients))
+            if off is None or on is None:
+                continue
+            lines.append(
+                f"  {model + ',':<{width}} {clients:>2} client(s): throughput x{on.throughput / off.throughput:.2f}, "
+                f"p50 latency {on.percentile(50) - off.percentile(50):+.2f} ms"
+            )
     return lines
 
 
 def save_chart(path: Path, results: list[Result], title: str) -> None:
-    """Throughput and p50 latency (band up to p95) against the number of clients, off and on."""
+    """Per model, throughput and p50 latency (band up to p95) against the clients, off and on."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, (throughput_axes, latency_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
+    models = list(dict.fromkeys(r.model for r in results))
+    figure, grid = plt.subplots(len(models), 2, figsize=(11, 4.2 * len(models)), squeeze=False)
     styles = {"off": ("batching off", "tab:blue", "o"), "on": ("batching on", "tab:green", "s")}
-    for batching, (label, color, marker) in styles.items():
-        rows = sorted((r for r in results if r.batching == batching), key=lambda r: r.clients)
-        clients = [r.clients for r in rows]
-        throughput_axes.plot(clients, [r.throughput for r in rows], marker=marker, color=color, label=label)
-        p50 = [r.percentile(50) for r in rows]
-        latency_axes.plot(clients, p50, marker=marker, color=color, label=f"{label} p50")
-        latency_axes.fill_between(clients, p50, [r.percentile(95) for r in rows], color=color, alpha=0.2)
-    throughput_axes.set_title("Throughput")
-    throughput_axes.set_ylabel("requests per second")
-    latency_axes.set_title("Latency per request (line p50, band up to p95)")
-    latency_axes.set_ylabel("milliseconds")
     ticks = sorted({r.clients for r in results})
-    for axes in (throughput_axes, latency_axes):
-        axes.set_xscale("log", base=2)
-        axes.set_xticks(ticks, labels=[str(t) for t in ticks])
-        axes.minorticks_off()
-        axes.set_xlabel("clients sending at once (1-row requests)")
-        axes.set_ylim(bottom=0)
-        axes.grid(True, alpha=0.4)
-        axes.legend()
+    for model, (throughput_axes, latency_axes) in zip(models, grid, strict=True):
+        for batching, (label, color, marker) in styles.items():
+            rows = sorted(
+                (r for r in results if (r.model, r.batching) == (model, batching)), key=lambda r: r.clients
+            )
+            clients = [r.clients for r in rows]
+            throughput_axes.plot(
+                clients, [r.throughput for r in rows], marker=marker, color=color, label=label
+            )
+            p50 = [r.percentile(50) for r in rows]
+            latency_axes.plot(clients, p50, marker=marker, color=color, label=f"{label} p50")
+            latency_axes.fill_between(clients, p50, [r.percentile(95) for r in rows], color=color, alpha=0.2)
+        throughput_axes.set_title(f"{model}: throughput")
+        throughput_axes.set_ylabel("requests per second")
+        latency_axes.set_title(f"{model}: latency (line p50, band up to p95)")
+        latency_axes.set_ylabel("milliseconds")
+        for axes in (throughput_axes, latency_axes):
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(ticks, labels=[str(t) for t in ticks])
+            axes.minorticks_off()
+            axes.set_xlabel("clients sending at once (1-row requests)")
+            axes.set_ylim(bottom=0)
+            axes.grid(True, alpha=0.4)
+            axes.legend()
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

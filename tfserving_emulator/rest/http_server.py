@@ -210,6 +210,9 @@ def http_date() -> str:
     return _date_cache[1]
 
 
+LIBEVENT_DEFAULT_CONTENT_TYPE = "text/html; charset=ISO-8859-1"
+
+
 def response_head(request: Request | None, status: int, headers: list[str], body_size: int | None) -> bytes:
     """Status line and headers as ``evhttp_make_header_response`` writes them.
 
@@ -227,6 +230,10 @@ def response_head(request: Request | None, status: int, headers: list[str], body
             lines.append("Connection: keep-alive")
         if (minor >= 1 or keep_alive_asked) and body_size is not None:
             lines.append(f"Content-Length: {body_size}")
+    # libevent 2.1.12 gives a reply that has a body but no Content-Type its server's default
+    # (evhttp_new sets it): TF Serving's answers to OPTIONS, the CORS preflight, get it.
+    if body_size is not None and not any(line.lower().startswith("content-type:") for line in headers):
+        lines.append(f"Content-Type: {LIBEVENT_DEFAULT_CONTENT_TYPE}")
     if request is not None and request.wants_close:
         lines = [line for line in lines if not line.lower().startswith("connection:")]
         lines.append("Connection: close")

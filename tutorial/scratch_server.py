@@ -79,6 +79,8 @@ class ScratchServer:
         if self.backend == "docker":
             if problem := docker_problem():
                 raise ChapterError(problem)
+            # A container of this name can only be ours, left by a run that was killed.
+            subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, check=False)
             result = subprocess.run(self.command(), capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 lines = (result.stdout + result.stderr).strip().splitlines() or ["no output"]

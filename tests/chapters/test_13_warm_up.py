@@ -98,6 +98,9 @@ def test_docker_passes_the_flag_after_the_image(tmp_path: Path, model_template: 
         assert f"type=bind,source={work / 'models'},target=/models" in run
         assert run[run.index("-e") + 1] == "MODEL_NAME=MMModel"
         assert run[run.index("tensorflow/serving:2.21.0") + 1 :] == flags
+    # A container left by a killed run is removed before each start; each is stopped after.
+    removals = [call for call in fake_docker.calls(docker_state) if call[:1] == ["rm"]]
+    assert removals == [["rm", "-f", f"{container}_warm_up_on"], ["rm", "-f", f"{container}_warm_up_off"]]
     stops = [call for call in fake_docker.calls(docker_state) if call[:1] == ["stop"]]
     assert stops == [["stop", f"{container}_warm_up_on"], ["stop", f"{container}_warm_up_off"]]
     # docker logs was saved before the container (and its log, with --rm) went away.

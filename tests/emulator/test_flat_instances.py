@@ -31,7 +31,9 @@ def general_path(body: bytes, **dtypes: int):
     """The request as the general path reads it (exact doubles), or the error it raises."""
     try:
         doc = jt_values.parse_json(body)
-        return jt_predict._fill_predict(doc, jt_predict._OneLookup(lookup(**dtypes)), jt_fast._Conversion(True, False))
+        return jt_predict._fill_predict(
+            doc, jt_predict._OneLookup(lookup(**dtypes)), jt_fast._Conversion(True, False)
+        )
     except ServingError as error:
         return error.code, error.message
 

@@ -227,7 +227,9 @@ def test_lookup_comes_after_parsing_and_signature_checks():
 
 def test_lookup_is_called_once_with_the_name_as_sent():
     lookup = signature(x=FLOAT)
-    request = jt_predict.fill_predict_request(b'{"signature_name": "", "instances": [0.9948195629497427]}', lookup)
+    request = jt_predict.fill_predict_request(
+        b'{"signature_name": "", "instances": [0.9948195629497427]}', lookup
+    )
     assert request.signature_name == ""
     assert lookup.calls == [""]
     lookup = signature(x=FLOAT)
@@ -494,7 +496,9 @@ def test_nearly_parsed_float32_inputs_equal_the_exact_ones(values):
     body = json.dumps({"instances": [[v] for v in values]}).encode()
     request = fill(body, x=FLOAT)
     exact = jt_predict._fill_predict(
-        jt_values.parse_json(body), jt_predict._OneLookup(signature(x=FLOAT)), jt_fast._Conversion(True, False)
+        jt_values.parse_json(body),
+        jt_predict._OneLookup(signature(x=FLOAT)),
+        jt_fast._Conversion(True, False),
     )
     assert_tensor(request.inputs["x"], exact.inputs["x"])
 
@@ -539,7 +543,9 @@ def _leaves(value):
 
 def test_half_plus_two_layouts():
     y = np.array([2.5, 3.0, 4.5], dtype=np.float32)
-    assert jt_response.make_predict_response({"y": y}, True) == b'{\n    "predictions": [2.5, 3.0, 4.5\n    ]\n}'
+    assert (
+        jt_response.make_predict_response({"y": y}, True) == b'{\n    "predictions": [2.5, 3.0, 4.5\n    ]\n}'
+    )
     assert (
         jt_response.make_predict_response({"y": y[:2].reshape(2, 1)}, True)
         == b'{\n    "predictions": [[2.5], [3.0]\n    ]\n}'
@@ -813,7 +819,8 @@ def test_classify_and_regress_responses():
     half_plus_two.classifications.add().classes.add(label="", score=3.0)
     half_plus_two.classifications.add().classes.add(label="", score=4.0)
     assert (
-        jt_response.make_classify_response(half_plus_two) == b'{\n    "results": [[["", 3.0]], [["", 4.0]]\n    ]\n}'
+        jt_response.make_classify_response(half_plus_two)
+        == b'{\n    "results": [[["", 3.0]], [["", 4.0]]\n    ]\n}'
     )
 
     regression = regression_pb2.RegressionResult()
@@ -827,7 +834,11 @@ def test_classify_and_regress_responses():
 
 def test_empty_results():
     for make, result, name in (
-        (jt_response.make_classify_response, classification_pb2.ClassificationResult(), "ClassificationResults"),
+        (
+            jt_response.make_classify_response,
+            classification_pb2.ClassificationResult(),
+            "ClassificationResults",
+        ),
         (jt_response.make_regress_response, regression_pb2.RegressionResult(), "RegressionResults"),
     ):
         with pytest.raises(ServingError) as caught:

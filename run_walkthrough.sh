@@ -16,6 +16,11 @@
 #      07_labels.py                version labels: canary, promote, rollback
 #      08_several_models.py        three models on one server
 #      09_benchmark.py             gRPC against REST, 1 to 100,000 rows per request
+#    and the production chapters, each on a throw-away server of its own:
+#      10_tls.py                   TLS and mutual TLS on the gRPC port
+#      11_health_checks.py         the gRPC health service, and SIGTERM under load
+#      12_batching.py              request batching, measured on two models
+#      13_warm_up.py               the first request after a swap, with and without warm-up
 # 3. stops the server at the end, also when a step fails or you press Ctrl-C.
 set -euo pipefail
 
@@ -36,8 +41,8 @@ Runs steps 01 to 05 of the tutorial and stops the server at the end.
 
   --no-install   use the Python environment as it is (no .venv creation, no pip install),
                  e.g. when you manage TensorFlow yourself (conda, a GPU build)
-  --all          then chapters 06 to 09 too (hot swap, labels, several models, benchmark;
-                 a few more minutes)
+  --all          then chapters 06 to 13 too (hot swap, labels, several models, benchmark,
+                 TLS, health checks, batching, warm-up; about ten more minutes)
 
 Settings come from settings.env and can be overridden per run, e.g.
   SERVING_BACKEND=emulator GRPC_PORT=9000 ./run_walkthrough.sh
@@ -132,11 +137,16 @@ stop_server_at_exit() {
 }
 
 # Chapters 6 to 9 build on the server of steps 2 and 3; each leaves it as the next expects.
+# Chapters 10 to 13 start (and stop) servers of their own on free ports beside it.
 run_later_chapters() {
   run_python_step "6. A new version while requests keep coming" 06_hot_swap.py
   run_python_step "7. Version labels: canary, promote, rollback" 07_labels.py
   run_python_step "8. Several models on one server" 08_several_models.py
   run_python_step "9. gRPC or REST? The benchmark" 09_benchmark.py
+  run_python_step "10. TLS on the gRPC port" 10_tls.py
+  run_python_step "11. Health checks and SIGTERM" 11_health_checks.py
+  run_python_step "12. Request batching" 12_batching.py
+  run_python_step "13. Model warm-up" 13_warm_up.py
 }
 
 main() {
@@ -187,7 +197,7 @@ main() {
   banner "Done"
   info "Every step worked. To keep a server running afterwards: ./03_start_server.sh start"
   if [[ -z $all ]]; then
-    info "Next, with a server running: python 06_hot_swap.py (chapters 6 to 9; or ./run_walkthrough.sh --all)"
+    info "Next, with a server running: python 06_hot_swap.py (chapters 6 to 13; or ./run_walkthrough.sh --all)"
   fi
 }
 

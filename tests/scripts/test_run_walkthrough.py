@@ -44,7 +44,7 @@ def steps_run_by(sandbox: ScriptSandbox, *arguments: str) -> list[str]:
     return [line.removeprefix("step: ") for line in result.stdout.splitlines() if line.startswith("step: ")]
 
 
-def test_steps_1_to_5_by_default_and_chapters_6_to_9_with_all(sandbox: ScriptSandbox):
+def test_steps_1_to_5_by_default_and_chapters_6_to_13_with_all(sandbox: ScriptSandbox):
     first_five = [
         "./01_install_serving.sh",
         "python 02_train_and_export.py",
@@ -53,15 +53,22 @@ def test_steps_1_to_5_by_default_and_chapters_6_to_9_with_all(sandbox: ScriptSan
         "python 05_rest_client.py",
     ]
     assert steps_run_by(sandbox, "--no-install") == first_five
+    chapters = [
+        "06_hot_swap.py",
+        "07_labels.py",
+        "08_several_models.py",
+        "09_benchmark.py",
+        "10_tls.py",
+        "11_health_checks.py",
+        "12_batching.py",
+        "13_warm_up.py",
+    ]
     assert steps_run_by(sandbox, "--all", "--no-install") == [
         *first_five,
-        "python 06_hot_swap.py",
-        "python 07_labels.py",
-        "python 08_several_models.py",
-        "python 09_benchmark.py",
+        *(f"python {name}" for name in chapters),
     ]
-    for script in ("06_hot_swap.py", "07_labels.py", "08_several_models.py", "09_benchmark.py"):
-        assert (REPO_ROOT / script).is_file(), script
+    # Every numbered chapter in the repository is in --all, and each one it names exists.
+    assert sorted(path.name for path in REPO_ROOT.glob("[01][0-9]_*.py") if path.name >= "06") == chapters
 
 
 def test_requirements_are_installed_only_when_they_change(sandbox: ScriptSandbox, tmp_path: Path):

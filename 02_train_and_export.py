@@ -73,11 +73,7 @@ from tutorial.quiet_tensorflow import import_tensorflow_quietly
 # notes that TensorFlow 2.21 prints at import before it reads that level.
 import_tensorflow_quietly()
 
-import matplotlib
-
-matplotlib.use("Agg")  # draw to a file; no display needed
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
@@ -91,12 +87,13 @@ from tutorial.export import (
     unwritable_reason,
     version_exists_message,
 )
+from tutorial.fit_plot import save_plot
 from tutorial.saved_model_show import format_signatures
 from tutorial.warmup_requests import (
     WARMUP_FILE,
     describe,
-    predict_inputs,
     read_warmup_file,
+    replay_warmup_requests,
     tutorial_records,
     write_warmup_file,
 )
@@ -225,50 +222,8 @@ def check_with_session_loader(export_dir: Path, x: np.ndarray, y: np.ndarray, ex
                     f"signature {signature_name} loaded through the session loader differs from "
                     f"the trained model by {max_difference}"
                 )
+        # A warm-up request that fails would fail the server's whole load: run each one now.
         replay_warmup_requests(session, meta_graph, warmup_records)
-
-
-def replay_warmup_requests(session, meta_graph, records: list) -> None:
-    """Run every warm-up record as TF Serving will at load time.
-
-    A warm-up request that fails makes the server fail the whole load, so a file that does
-    not run must never be published.
-    """
-    for log in records:
-        signature_name, inputs = predict_inputs(log)
-        # (A message map's [] would quietly add a missing key, so look before indexing.)
-        if signature_name not in meta_graph.signature_def:
-            raise RuntimeError(
-                f"a warm-up request asks for signature {signature_name!r}, which the export lacks"
-            )
-        signature = meta_graph.signature_def[signature_name]
-        if set(inputs) != set(signature.inputs):
-            raise RuntimeError(
-                f"a warm-up request for {signature_name} sends inputs {sorted(inputs)}; "
-                f"the signature takes {sorted(signature.inputs)}"
-            )
-        feed = {signature.inputs[name].name: value for name, value in inputs.items()}
-        session.run([output.name for output in signature.outputs.values()], feed_dict=feed)
-
-
-# ---------------------------------------------------------------------------
-# The plot
-# ---------------------------------------------------------------------------
-
-
-def save_plot(path: Path, x: np.ndarray, y: np.ndarray, fitted: np.ndarray, version: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.scatter(x, y, s=8, alpha=0.5, label="training data")
-    axes.plot(x, true_curve(x), "k--", label="true curve $x^2 - 0.5$")
-    axes.plot(x, fitted, "r-", linewidth=2, label=f"model version {version}")
-    axes.set_title("The blog's data, the true curve and the fit")
-    axes.set_xlabel("x")
-    axes.set_ylabel("y")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 # ---------------------------------------------------------------------------

@@ -110,3 +110,26 @@ def describe(path: Path) -> str:
         rows = {value.shape[0] for value in inputs.values()}
         parts.append(f"{signature} ({'/'.join(map(str, sorted(rows)))} rows)")
     return f"{len(logs)} warm-up requests: {', '.join(parts)}"
+
+
+def replay_warmup_requests(session, meta_graph, records: list) -> None:
+    """Run every warm-up record as TF Serving will at load time.
+
+    A warm-up request that fails makes the server fail the whole load, so a file that does
+    not run must never be published.
+    """
+    for log in records:
+        signature_name, inputs = predict_inputs(log)
+        # (A message map's [] would quietly add a missing key, so look before indexing.)
+        if signature_name not in meta_graph.signature_def:
+            raise RuntimeError(
+                f"a warm-up request asks for signature {signature_name!r}, which the export lacks"
+            )
+        signature = meta_graph.signature_def[signature_name]
+        if set(inputs) != set(signature.inputs):
+            raise RuntimeError(
+                f"a warm-up request for {signature_name} sends inputs {sorted(inputs)}; "
+                f"the signature takes {sorted(signature.inputs)}"
+            )
+        feed = {signature.inputs[name].name: value for name, value in inputs.items()}
+        session.run([output.name for output in signature.outputs.values()], feed_dict=feed)

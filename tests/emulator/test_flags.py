@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from emulator_harness import run_emulator_to_exit
+from emulator_harness import REPO_ROOT, run_emulator_to_exit
 
 from tfserving_emulator.model_servers.flags import FLAG_SPECS, NOT_EMULATED, not_emulated_lines, parse, usage
 from tfserving_emulator.model_servers.server import _grpc_threads, _model_server_config
@@ -430,3 +430,29 @@ def test_not_emulated_flags_log_one_line_each_at_start_up():
         "Failed to start server. Error: INVALID_ARGUMENT: Both server_options.model_base_path and "
         "server_options.model_config_file are empty!"
     )
+
+
+def _flag_table(page: str) -> dict[str, str]:
+    """The Flags table of an emulator page: flag name -> its 'in the emulator' column."""
+    rows = {}
+    for line in (REPO_ROOT / page).read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith("`--") and cells[0].endswith("`"):
+            rows[cells[0].strip("`").removeprefix("--")] = cells[-1]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("page", "not_emulated_prefix"),
+    [("docs/emulator.md", "not emulated: "), ("docs/zh-CN/emulator.md", "未模拟")],
+)
+def test_the_docs_flag_table_names_every_flag_and_what_is_not_emulated(page, not_emulated_prefix):
+    # The page and the code say the same: a flag marked "not emulated" there is exactly one
+    # that logs the line here (with the same reason, on the English page), and no other.
+    table = _flag_table(page)
+    assert list(table) == [spec.name for spec in FLAG_SPECS]
+    marked = {name for name, text in table.items() if text.startswith(not_emulated_prefix)}
+    assert marked == set(NOT_EMULATED)
+    if page == "docs/emulator.md":
+        for name, reason in NOT_EMULATED.items():
+            assert table[name].startswith(f"not emulated: {reason}"), name

@@ -81,12 +81,19 @@ def pid_alive(pid: int) -> bool:
 
 
 def _is_zombie(pid: int) -> bool:
-    """An exited process its parent has not reaped yet (Linux /proc; elsewhere: never)."""
+    """An exited process its parent has not reaped yet (Linux /proc; elsewhere: never).
+
+    Only the whole process counts: the main thread of a multi-threaded server shows "Z"
+    as soon as it has exited, while its other threads are still on their way out and the
+    process still holds its sockets. Until the last of them is gone, /proc/<pid>/task
+    lists more than the main thread, and a new server could not bind the ports yet.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return stat[stat.rindex(")") + 2 :].startswith("Z")
+    return stat[stat.rindex(")") + 2 :].startswith("Z") and threads <= 1
 
 
 def _container_running(name: str) -> bool:

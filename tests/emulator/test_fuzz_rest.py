@@ -60,8 +60,25 @@ def fuzz_server(tmp_path_factory, copy_into, half_plus_two_version_dir, toolbox_
 BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
+def split_authority(target: str) -> tuple[bool, str]:
+    """(refused, path) for a target as evhttp_uri_parse reads one that starts with "//".
+
+    "//" opens an authority, up to the next "/", "?" or "#"; libevent's parse_authority
+    takes a trailing ":<digits>" as the port (at most 65535) and refuses a host that still
+    holds a colon. (The fuzzed segments are percent-quoted, so no other host character is bad.)
+    """
+    if not target.startswith("//"):
+        return False, target
+    authority, path = re.match(r"//([^/?#]*)(.*)", target, re.DOTALL).groups()
+    port = re.search(r":([0-9]*)$", authority)
+    host = authority[: port.start()] if port else authority
+    refused = ":" in host or bool(port and port.group(1) and int(port.group(1)) > 65535)
+    return refused, path
+
+
 def check_reply(method: str, path: str, reply) -> None:
-    if BAD_ESCAPE.search(path):  # evhttp_uri_parse refuses the target: libevent's 400 page
+    refused, path = split_authority(path)
+    if refused or BAD_ESCAPE.search(path):  # evhttp_uri_parse refuses the target: libevent's 400 page
         assert (reply.status, reply.content_type) == (400, "text/html"), (method, path, reply)
         return
     is_api = path.lower().startswith("/v1/")
@@ -168,6 +185,21 @@ paths = st.one_of(
 )
 def test_random_paths_and_methods(fuzz_server, method, path, body):
     check_reply(method, path, fuzz_server.rest.request(method, path, body))
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("//:predict", 400),  # found by the fuzzing: the authority's host is ":predict"
+        ("//host:99999/v1/models/half_plus_two", 400),  # a port above 65535
+        ("//host:8501/v1/models/half_plus_two", 200),  # the path after the authority is served
+        ("//v1/models/half_plus_two", 404),  # the authority is "v1"; the path is /models/...
+    ],
+)
+def test_a_target_starting_with_two_slashes_has_an_authority(fuzz_server, target, status):
+    reply = fuzz_server.rest.request("GET", target, b"")
+    assert reply.status == status, reply
+    check_reply("GET", target, reply)
 
 
 def test_deeply_nested_json_is_a_client_error(fuzz_server):

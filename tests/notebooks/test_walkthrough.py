@@ -441,6 +441,8 @@ def test_a_busy_port_stops_the_server_cell_with_one_line(ports: tuple[int, int])
     grpc_port, rest_port = ports
     environment = runner.notebook_environment({"GRPC_PORT": str(grpc_port), "REST_PORT": str(rest_port)})
     with socket.socket() as busy:
+        # As servers do: the fresh run's server left connections in TIME_WAIT on this port.
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy.bind(("127.0.0.1", grpc_port))
         busy.listen()
         with pytest.raises(CellExecutionError):

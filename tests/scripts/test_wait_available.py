@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -176,3 +177,49 @@ def test_an_exited_but_unreaped_server_process_counts_as_gone():
     assert result.stderr.startswith(
         f"error: the server process (pid {zombie.pid}) exited before the model became AVAILABLE"
     )
+
+
+# The main thread leaves by the exit syscall (not exit_group), so only it ends; the other
+# thread keeps the process, and the socket it listens on, until it is released.
+MAIN_THREAD_EXITS_FIRST = """
+import ctypes, os, socket, sys, threading
+listener = socket.create_server(("127.0.0.1", 0))
+release = threading.Event()
+def last_thread():
+    release.wait(30)
+    os._exit(0)
+threading.Thread(target=last_thread).start()
+print(listener.getsockname()[1], flush=True)
+sys.stdin.readline()
+ctypes.CDLL(None, use_errno=True).syscall({exit_syscall}, 0)
+"""
+EXIT_SYSCALL = {"x86_64": 60, "aarch64": 93}
+
+
+def test_a_process_whose_main_thread_exited_is_alive_until_its_last_thread_is_gone():
+    from tutorial.ports import is_port_free
+    from tutorial.wait_available import pid_alive
+
+    exit_syscall = EXIT_SYSCALL.get(os.uname().machine)
+    if exit_syscall is None or not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc on x86_64 or aarch64")
+    code = MAIN_THREAD_EXITS_FIRST.format(exit_syscall=exit_syscall)
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(server.stdout.readline())
+        server.stdin.write("\n")
+        server.stdin.flush()
+        stat = Path(f"/proc/{server.pid}/stat")
+        deadline = time.monotonic() + 30
+        while not stat.read_text().rsplit(")", 1)[1].startswith(" Z") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The main thread is a zombie; the process still listens on the port.
+        assert stat.read_text().rsplit(")", 1)[1].startswith(" Z")
+        assert pid_alive(server.pid)
+        assert not is_port_free(port)
+    finally:
+        server.kill()  # ends the last thread too
+        server.wait()
+    assert not pid_alive(server.pid)
